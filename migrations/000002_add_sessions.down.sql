@@ -1,0 +1,2 @@
+-- Undoes the seed migration: the table takes its indexes, constraints, policy and comments with it.
+DROP TABLE sessions;

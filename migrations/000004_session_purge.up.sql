@@ -1,0 +1,41 @@
+-- 000004_session_purge: removing sessions that ended (expired or revoked) long enough ago.
+
+-- Why: a session "ended" at least(expires_at, revoked_at) (LEAST ignores NULL). The seed's
+-- expires_at index covers only unrevoked rows, so revoked rows had no index for the purge; one
+-- expression index serves both kinds as a single range scan.
+CREATE INDEX idx_sessions_ended_at ON sessions ((LEAST(expires_at, revoked_at)));
+
+-- The purge must see every user's rows, so it is a SECURITY DEFINER door, narrow on purpose: it
+-- only ever deletes sessions that ended more than p_retention ago (never a live one, whatever the
+-- caller passes), at most p_limit rows per call, skipping rows another transaction holds.
+CREATE FUNCTION purge_ended_sessions(p_retention INTERVAL, p_limit INTEGER)
+RETURNS INTEGER
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+DECLARE
+  removed INTEGER;
+BEGIN
+  IF p_retention IS NULL OR p_retention < INTERVAL '0' THEN
+    RAISE EXCEPTION 'retention must be a non-negative interval' USING ERRCODE = '22023';
+  END IF;
+  IF p_limit IS NULL OR p_limit < 1 OR p_limit > 100000 THEN
+    RAISE EXCEPTION 'limit must be between 1 and 100000' USING ERRCODE = '22023';
+  END IF;
+  WITH doomed AS (
+    SELECT s.id FROM public.sessions s
+    WHERE LEAST(s.expires_at, s.revoked_at) < now() - p_retention
+    LIMIT p_limit
+    FOR UPDATE SKIP LOCKED
+  )
+  DELETE FROM public.sessions s USING doomed d WHERE s.id = d.id;
+  GET DIAGNOSTICS removed = ROW_COUNT;
+  RETURN removed;
+END
+$$;
+GRANT SELECT (id, expires_at, revoked_at), DELETE ON sessions TO nest_rls_definer;
+ALTER FUNCTION purge_ended_sessions(INTERVAL, INTEGER) OWNER TO nest_rls_definer;
+REVOKE ALL ON FUNCTION purge_ended_sessions(INTERVAL, INTEGER) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION purge_ended_sessions(INTERVAL, INTEGER) TO nest_rls_runtime;
+COMMENT ON FUNCTION purge_ended_sessions(INTERVAL, INTEGER) IS
+'Deletes up to p_limit sessions that expired or were revoked more than p_retention ago; returns the count.';

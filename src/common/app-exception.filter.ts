@@ -1,0 +1,115 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import { DriverException } from '@mikro-orm/core';
+import type { Response } from 'express';
+import { AppException } from './app.exception';
+
+interface ErrorBody {
+  statusCode: number;
+  message: string | string[];
+  error?: string;
+}
+
+const REASON: Partial<Record<number, string>> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+const CONNECTION_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * Maps database errors (by SQLSTATE, never by message) to an HTTP status. Returns undefined for
+ * errors that are not the database's.
+ */
+export function databaseErrorStatus(err: unknown): HttpStatus | undefined {
+  if (!err || typeof err !== 'object') return undefined;
+  const e = err as { code?: unknown; name?: unknown; errno?: unknown; message?: unknown };
+  const code = typeof e.code === 'string' ? e.code : undefined;
+  if (e.name === 'KnexTimeoutError' || (code && CONNECTION_ERRNO.has(code))) return HttpStatus.SERVICE_UNAVAILABLE;
+  if (typeof e.message === 'string' && /Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(e.message)) {
+    return HttpStatus.SERVICE_UNAVAILABLE;
+  }
+  if (!code || !/^[0-9A-Z]{5}$/.test(code)) return err instanceof DriverException ? HttpStatus.INTERNAL_SERVER_ERROR : undefined;
+  if (code === '42501') return HttpStatus.FORBIDDEN; // insufficient privilege, incl. RLS WITH CHECK
+  if (code === '23505') return HttpStatus.CONFLICT;
+  if (code === '23503') return HttpStatus.NOT_FOUND;
+  if (code.startsWith('22') || code === '23514' || code === '23502') return HttpStatus.BAD_REQUEST;
+  if (code.startsWith('08') || code.startsWith('53') || code.startsWith('57') || code === '40001' || code === '40P01') {
+    return HttpStatus.SERVICE_UNAVAILABLE;
+  }
+  return HttpStatus.INTERNAL_SERVER_ERROR;
+}
+
+/**
+ * The one place errors become HTTP responses: Nest's `{statusCode, message, error}` shape, domain
+ * codes and database errors mapped to statuses, and nothing internal (SQL, driver text, stack) in a
+ * body. Logs carry the error class and SQLSTATE only — driver messages can quote query parameters.
+ */
+@Catch()
+export class AppExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Errors');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    if (host.getType() !== 'http') throw exception;
+    const res = host.switchToHttp().getResponse<Response>();
+    const body = this.toBody(exception);
+    if (res.headersSent) return;
+    if (body.statusCode === HttpStatus.SERVICE_UNAVAILABLE) res.setHeader('Retry-After', '1');
+    res.status(body.statusCode).json(body);
+  }
+
+  private toBody(exception: unknown): ErrorBody {
+    if (exception instanceof AppException) {
+      return { statusCode: exception.status, message: exception.publicMessage, error: REASON[exception.status] };
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const response = exception.getResponse();
+      if (typeof response === 'object' && response !== null && 'message' in response) {
+        const r = response as Partial<ErrorBody>;
+        return { statusCode: status, message: r.message ?? exception.message, error: r.error ?? REASON[status] };
+      }
+      return { statusCode: status, message: typeof response === 'string' ? response : exception.message, error: REASON[status] };
+    }
+    const dbStatus = databaseErrorStatus(exception);
+    if (dbStatus !== undefined) {
+      const { name, code } = exception as { name?: string; code?: string };
+      if (dbStatus >= 500) this.logger.error(`Database error ${name ?? 'Error'} (${code ?? 'no code'})`);
+      else this.logger.warn(`Database rejected input: ${name ?? 'Error'} (${code ?? 'no code'})`);
+      return { statusCode: dbStatus, message: dbMessage(dbStatus), error: REASON[dbStatus] };
+    }
+    const httpLike = exception as { status?: unknown; expose?: unknown; type?: unknown };
+    if (typeof httpLike.status === 'number' && httpLike.status >= 400 && httpLike.status < 500 && httpLike.expose === true) {
+      // body-parser and friends: malformed JSON, payload too large, bad charset
+      const status = httpLike.status;
+      const message =
+        httpLike.type === 'entity.parse.failed' ? 'Malformed JSON body' : status === 413 ? 'Request body too large' : 'Bad request';
+      return { statusCode: status, message, error: REASON[status] ?? 'Bad Request' };
+    }
+    this.logger.error(`Unhandled ${(exception as Error)?.name ?? typeof exception}`, (exception as Error)?.stack);
+    return { statusCode: 500, message: 'Internal server error', error: REASON[500] };
+  }
+}
+
+function dbMessage(status: HttpStatus): string {
+  switch (status) {
+    case HttpStatus.SERVICE_UNAVAILABLE:
+      return 'Database unavailable, try again shortly';
+    case HttpStatus.FORBIDDEN:
+      return 'Forbidden';
+    case HttpStatus.CONFLICT:
+      return 'Conflict';
+    case HttpStatus.NOT_FOUND:
+      return 'Not found';
+    case HttpStatus.BAD_REQUEST:
+      return 'Invalid input';
+    default:
+      return 'Internal server error';
+  }
+}

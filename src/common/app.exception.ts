@@ -1,0 +1,48 @@
+import { HttpStatus } from '@nestjs/common';
+
+/** Domain error codes; one filter maps them to HTTP (see `AppExceptionFilter`). */
+export enum AppErrorCode {
+  INVALID_CREDENTIALS = 'INVALID_CREDENTIALS',
+  INVALID_REFRESH_TOKEN = 'INVALID_REFRESH_TOKEN',
+  REFRESH_TOKEN_REUSED = 'REFRESH_TOKEN_REUSED',
+  SESSION_INACTIVE = 'SESSION_INACTIVE',
+  SESSION_NOT_FOUND = 'SESSION_NOT_FOUND',
+  EMAIL_TAKEN = 'EMAIL_TAKEN',
+  WRONG_PASSWORD = 'WRONG_PASSWORD',
+}
+
+const STATUS: Record<AppErrorCode, [HttpStatus, string]> = {
+  [AppErrorCode.INVALID_CREDENTIALS]: [HttpStatus.UNAUTHORIZED, 'Invalid email or password'],
+  [AppErrorCode.INVALID_REFRESH_TOKEN]: [HttpStatus.UNAUTHORIZED, 'Invalid or expired refresh token'],
+  [AppErrorCode.REFRESH_TOKEN_REUSED]: [HttpStatus.UNAUTHORIZED, 'Invalid or expired refresh token'],
+  [AppErrorCode.SESSION_INACTIVE]: [HttpStatus.UNAUTHORIZED, 'Unauthorized'],
+  [AppErrorCode.SESSION_NOT_FOUND]: [HttpStatus.NOT_FOUND, 'Session not found'],
+  [AppErrorCode.EMAIL_TAKEN]: [HttpStatus.CONFLICT, 'Email is already registered'],
+  [AppErrorCode.WRONG_PASSWORD]: [HttpStatus.UNAUTHORIZED, 'Current password is incorrect'],
+};
+
+export class AppException extends Error {
+  /**
+   * @param commit keep the transaction's writes although the request fails (e.g. revoking a
+   * session on refresh-token reuse must persist while the caller still gets 401).
+   */
+  constructor(
+    readonly code: AppErrorCode,
+    readonly options: { commit?: boolean } = {},
+  ) {
+    super(code);
+    this.name = 'AppException';
+  }
+
+  get status(): HttpStatus {
+    return STATUS[this.code][0];
+  }
+
+  get publicMessage(): string {
+    return STATUS[this.code][1];
+  }
+
+  get commit(): boolean {
+    return this.options.commit === true;
+  }
+}

@@ -1,0 +1,261 @@
+import { randomBytes } from 'node:crypto';
+import { plainToInstance, Transform, Type } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  validateSync,
+  ValidationError,
+} from 'class-validator';
+
+export type NodeEnv = 'development' | 'test' | 'production';
+
+/**
+ * The one typed configuration object. Built once from the environment by `loadConfig`; everything
+ * else receives it through DI (the class doubles as the injection token).
+ */
+export abstract class AppConfig {
+  env!: NodeEnv;
+  http!: {
+    host: string;
+    port: number;
+    /** Express `trust proxy`: false, true, a hop count, or a comma-separated list of addresses/subnets. */
+    trustProxy: boolean | number | string;
+    bodyLimit: string;
+  };
+  database!: {
+    /** Owner connection (migrations, role bootstrap). Undefined: an embedded PostgreSQL is started. */
+    url?: string;
+    /** Runtime connection override (e.g. through PgBouncer). Default: `url` with the runtime role's credentials. */
+    appUrl?: string;
+    appUser: string;
+    appPassword: string;
+    poolMax: number;
+    acquireTimeoutMs: number;
+    statementTimeoutMs: number;
+    migrateOnStart: boolean;
+    embedded: { dir: string; port: number; database: string };
+  };
+  auth!: {
+    accessSecret: string;
+    issuer: string;
+    audience: string;
+    accessTtlSeconds: number;
+    refreshSecret: string;
+    refreshTtlSeconds: number;
+    idleTimeoutSeconds: number;
+    absoluteLifetimeSeconds: number;
+    refreshGraceSeconds: number;
+    bcryptCost: number;
+  };
+  sessions!: {
+    retentionSeconds: number;
+    purgeIntervalSeconds: number;
+    purgeBatchSize: number;
+  };
+  /** Names of the secrets that were generated because the environment did not set them (never outside development/test). */
+  generatedSecrets!: string[];
+}
+
+const toBool = ({ value }: { value: unknown }): unknown => {
+  if (typeof value !== 'string') return value;
+  const v = value.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  return value;
+};
+const POSTGRES_URL = /^postgres(ql)?:\/\/\S+$/;
+const PG_ROLE = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** The environment variables, as validated. Names here are the names users set. */
+class EnvironmentVariables {
+  @IsOptional() @IsIn(['development', 'test', 'production'])
+  NODE_ENV: NodeEnv = 'development';
+
+  @IsOptional() @IsString() @MinLength(1)
+  HOST = '127.0.0.1';
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(65535)
+  PORT = 3000;
+
+  @IsOptional() @IsString() @Matches(/^(true|false|\d+|[0-9a-fA-F.:/, ]+|loopback|linklocal|uniquelocal)$/, {
+    message: 'TRUST_PROXY must be true, false, a hop count or a comma-separated list of addresses/subnets',
+  })
+  TRUST_PROXY = 'false';
+
+  @IsOptional() @IsString() @Matches(/^\d+(b|kb|mb)?$/i, { message: 'BODY_LIMIT must look like 16kb' })
+  BODY_LIMIT = '16kb';
+
+  @IsOptional() @IsString() @Matches(POSTGRES_URL, { message: 'DATABASE_URL must be a postgres:// URL' })
+  DATABASE_URL?: string;
+
+  @IsOptional() @IsString() @Matches(POSTGRES_URL, { message: 'DATABASE_APP_URL must be a postgres:// URL' })
+  DATABASE_APP_URL?: string;
+
+  @IsOptional() @IsString() @Matches(PG_ROLE, { message: 'DATABASE_APP_USER must be a lower-case PostgreSQL identifier' })
+  DATABASE_APP_USER = 'nest_rls_app';
+
+  @IsOptional() @IsString() @MinLength(16, { message: 'DATABASE_APP_PASSWORD must be at least 16 characters' })
+  DATABASE_APP_PASSWORD?: string;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(500)
+  DATABASE_POOL_MAX = 10;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(600_000)
+  DATABASE_ACQUIRE_TIMEOUT_MS = 5000;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(3_600_000)
+  DATABASE_STATEMENT_TIMEOUT_MS = 10_000;
+
+  @IsOptional() @Transform(toBool) @IsBoolean()
+  MIGRATE_ON_START = true;
+
+  @IsOptional() @IsString() @MinLength(1)
+  EMBEDDED_PG_DIR = '.data/postgres';
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(65535)
+  EMBEDDED_PG_PORT = 54329;
+
+  @IsOptional() @IsString() @Matches(PG_ROLE, { message: 'EMBEDDED_PG_DATABASE must be a lower-case PostgreSQL identifier' })
+  EMBEDDED_PG_DATABASE = 'nest_rls_auth';
+
+  @IsOptional() @IsString() @MinLength(32, { message: 'JWT_ACCESS_SECRET must be at least 32 characters' })
+  JWT_ACCESS_SECRET?: string;
+
+  @IsOptional() @IsString() @MinLength(1) @MaxLength(200)
+  JWT_ISSUER = 'nest-rls-auth';
+
+  @IsOptional() @IsString() @MinLength(1) @MaxLength(200)
+  JWT_AUDIENCE = 'nest-rls-auth';
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(30) @Max(86_400)
+  ACCESS_TOKEN_TTL = 900;
+
+  @IsOptional() @IsString() @MinLength(32, { message: 'REFRESH_TOKEN_SECRET must be at least 32 characters' })
+  REFRESH_TOKEN_SECRET?: string;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(60)
+  REFRESH_TOKEN_TTL = 30 * 86_400;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(60)
+  SESSION_IDLE_TIMEOUT = 14 * 86_400;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(60)
+  SESSION_ABSOLUTE_LIFETIME = 90 * 86_400;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(300)
+  REFRESH_GRACE_SECONDS = 10;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(4) @Max(15)
+  BCRYPT_COST = 12;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0)
+  SESSION_RETENTION = 30 * 86_400;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0)
+  PURGE_INTERVAL_SECONDS = 3600;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100_000)
+  PURGE_BATCH_SIZE = 5000;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const REQUIRED_IN_PRODUCTION = ['JWT_ACCESS_SECRET', 'REFRESH_TOKEN_SECRET', 'DATABASE_APP_PASSWORD'] as const;
+
+function describe(errors: ValidationError[]): string[] {
+  return errors.flatMap((e) =>
+    Object.values(e.constraints ?? {}).map((msg) => (msg.startsWith(e.property) ? msg : `${e.property}: ${msg}`)),
+  );
+}
+
+/**
+ * Reads and validates the environment. Throws `ConfigError` naming every bad or missing variable.
+ * Empty strings count as unset, so `FOO=` in a .env file falls back to the default.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env): AppConfig {
+  const known = Object.keys(new EnvironmentVariables());
+  const extraKnown = ['DATABASE_URL', 'DATABASE_APP_URL', 'DATABASE_APP_PASSWORD', 'JWT_ACCESS_SECRET', 'REFRESH_TOKEN_SECRET'];
+  const raw: Record<string, string> = {};
+  for (const key of [...known, ...extraKnown]) {
+    const value = env[key];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  const vars = plainToInstance(EnvironmentVariables, raw, { exposeDefaultValues: true });
+  const problems = describe(validateSync(vars, { skipMissingProperties: false }));
+
+  const production = vars.NODE_ENV === 'production';
+  if (production) {
+    for (const name of REQUIRED_IN_PRODUCTION) {
+      if (!raw[name]) problems.push(`${name} is required when NODE_ENV=production (no generated or default secrets in production)`);
+    }
+  }
+  if (vars.JWT_ACCESS_SECRET && vars.JWT_ACCESS_SECRET === vars.REFRESH_TOKEN_SECRET) {
+    problems.push('REFRESH_TOKEN_SECRET must differ from JWT_ACCESS_SECRET');
+  }
+  if (vars.SESSION_ABSOLUTE_LIFETIME < vars.SESSION_IDLE_TIMEOUT) {
+    problems.push('SESSION_ABSOLUTE_LIFETIME must be at least SESSION_IDLE_TIMEOUT');
+  }
+  if (problems.length) throw new ConfigError(problems);
+
+  const generatedSecrets: string[] = [];
+  const secret = (name: string, value: string | undefined): string => {
+    if (value) return value;
+    generatedSecrets.push(name);
+    return randomBytes(32).toString('base64url');
+  };
+  const trustProxy = parseTrustProxy(vars.TRUST_PROXY);
+
+  return {
+    env: vars.NODE_ENV,
+    http: { host: vars.HOST, port: vars.PORT, trustProxy, bodyLimit: vars.BODY_LIMIT },
+    database: {
+      url: vars.DATABASE_URL,
+      appUrl: vars.DATABASE_APP_URL,
+      appUser: vars.DATABASE_APP_USER,
+      appPassword: secret('DATABASE_APP_PASSWORD', vars.DATABASE_APP_PASSWORD),
+      poolMax: vars.DATABASE_POOL_MAX,
+      acquireTimeoutMs: vars.DATABASE_ACQUIRE_TIMEOUT_MS,
+      statementTimeoutMs: vars.DATABASE_STATEMENT_TIMEOUT_MS,
+      migrateOnStart: vars.MIGRATE_ON_START,
+      embedded: { dir: vars.EMBEDDED_PG_DIR, port: vars.EMBEDDED_PG_PORT, database: vars.EMBEDDED_PG_DATABASE },
+    },
+    auth: {
+      accessSecret: secret('JWT_ACCESS_SECRET', vars.JWT_ACCESS_SECRET),
+      issuer: vars.JWT_ISSUER,
+      audience: vars.JWT_AUDIENCE,
+      accessTtlSeconds: vars.ACCESS_TOKEN_TTL,
+      refreshSecret: secret('REFRESH_TOKEN_SECRET', vars.REFRESH_TOKEN_SECRET),
+      refreshTtlSeconds: vars.REFRESH_TOKEN_TTL,
+      idleTimeoutSeconds: vars.SESSION_IDLE_TIMEOUT,
+      absoluteLifetimeSeconds: vars.SESSION_ABSOLUTE_LIFETIME,
+      refreshGraceSeconds: vars.REFRESH_GRACE_SECONDS,
+      bcryptCost: vars.BCRYPT_COST,
+    },
+    sessions: {
+      retentionSeconds: vars.SESSION_RETENTION,
+      purgeIntervalSeconds: vars.PURGE_INTERVAL_SECONDS,
+      purgeBatchSize: vars.PURGE_BATCH_SIZE,
+    },
+    generatedSecrets,
+  };
+}
+
+function parseTrustProxy(value: string): boolean | number | string {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value;
+}

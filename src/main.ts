@@ -1,0 +1,53 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { createApp } from './app.factory';
+import { ConfigError, loadConfig } from './config/app-config';
+import { prepareDatabase, PreparedDatabase } from './database/bootstrap';
+
+async function main(): Promise<void> {
+  const logger = new Logger('Main');
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+  if (config.generatedSecrets.length) {
+    logger.warn(`Generated random values for this run only (set them to keep tokens valid across restarts): ${config.generatedSecrets.join(', ')}`);
+  }
+
+  let db: PreparedDatabase | undefined;
+  let closing: Promise<void> | undefined;
+  const shutdown = (signal: string): Promise<void> =>
+    (closing ??= (async () => {
+      logger.log(`${signal} received: finishing in-flight requests and shutting down`);
+      try {
+        await app?.close();
+      } finally {
+        await db?.close();
+      }
+      logger.log('Stopped');
+      process.exit(0);
+    })());
+  let app: Awaited<ReturnType<typeof createApp>> | undefined;
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+
+  db = await prepareDatabase(config, (m) => logger.log(m));
+  app = await createApp(config, db.runtimeUrl);
+  await app.listen(config.http.port, config.http.host);
+  const address = app.getHttpServer().address();
+  const port = typeof address === 'object' && address ? address.port : config.http.port;
+  const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host;
+  logger.log(`Listening on http://${host}:${port}`);
+  logger.log(`Database: ${db.description}`);
+}
+
+main().catch((err: unknown) => {
+  console.error(`Failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,93 @@
+import { LockMode } from '@mikro-orm/core';
+import { EntityRepository } from '@mikro-orm/postgresql';
+import { DeviceInfo } from './device';
+import { RevocationReason, Session } from './session.entity';
+
+export interface NewSession extends DeviceInfo {
+  id: string;
+  userId: string;
+  refreshTokenHash: string;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+/**
+ * Persistence for sessions. Every query runs under RLS as the current transaction's user: no method
+ * filters by user id, and none could return another user's row.
+ */
+export class SessionsRepository extends EntityRepository<Session> {
+  async insertSession(s: NewSession): Promise<void> {
+    await this.getEntityManager().insert(Session, {
+      id: s.id,
+      userId: s.userId,
+      refreshTokenHash: s.refreshTokenHash,
+      userAgent: s.userAgent,
+      ipAddress: s.ipAddress,
+      deviceName: s.deviceName,
+      deviceType: s.deviceType,
+      expiresAt: s.expiresAt,
+      createdAt: s.createdAt,
+      lastUsedAt: s.createdAt,
+      isRevoked: false,
+    });
+  }
+
+  /** True when the session exists for the current user, is not revoked and has not expired. */
+  async isActive(id: string, now: Date): Promise<boolean> {
+    const em = this.getEntityManager();
+    const rows = await em
+      .getConnection()
+      .execute<unknown[]>(
+        'select 1 from sessions where id = ? and is_revoked = false and expires_at > ?',
+        [id, now],
+        'all',
+        em.getTransactionContext(),
+      );
+    return rows.length > 0;
+  }
+
+  findActive(id: string, now: Date): Promise<Session | null> {
+    return this.findOne({ id, isRevoked: false, expiresAt: { $gt: now } }, { refresh: true });
+  }
+
+  listActive(now: Date): Promise<Session[]> {
+    return this.find({ isRevoked: false, expiresAt: { $gt: now } }, { orderBy: { lastUsedAt: 'desc', id: 'asc' }, refresh: true });
+  }
+
+  /** Locks the row until the transaction ends, so refreshes of one session take turns. */
+  lockForRefresh(id: string): Promise<Session | null> {
+    return this.findOne({ id }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+  }
+
+  async rotate(id: string, change: { refreshTokenHash: string; lastUsedAt: Date; expiresAt: Date }): Promise<void> {
+    await this.nativeUpdate({ id }, change);
+  }
+
+  async rename(id: string, deviceName: string | null, now: Date): Promise<boolean> {
+    return (await this.nativeUpdate({ id, isRevoked: false, expiresAt: { $gt: now } }, { deviceName })) > 0;
+  }
+
+  async revoke(id: string, reason: RevocationReason, now: Date): Promise<boolean> {
+    return (await this.nativeUpdate({ id, isRevoked: false }, { isRevoked: true, revokedAt: now, revokedReason: reason })) > 0;
+  }
+
+  /** Revokes every unrevoked session of the current user except `keepId` (if given). */
+  async revokeAll(reason: RevocationReason, now: Date, keepId?: string): Promise<number> {
+    const where = keepId ? { isRevoked: false, id: { $ne: keepId } } : { isRevoked: false };
+    return this.nativeUpdate(where, { isRevoked: true, revokedAt: now, revokedReason: reason });
+  }
+
+  /** One batch of the purge, through the SECURITY DEFINER door (it sees every user's rows). */
+  async purgeBatch(retentionSeconds: number, limit: number): Promise<number> {
+    const em = this.getEntityManager();
+    const rows = await em
+      .getConnection()
+      .execute<{ removed: number }[]>(
+        'select purge_ended_sessions(make_interval(secs => ?), ?) as removed',
+        [retentionSeconds, limit],
+        'all',
+        em.getTransactionContext(),
+      );
+    return Number(rows[0]?.removed ?? 0);
+  }
+}

@@ -1,0 +1,134 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { InjectRepository } from '@mikro-orm/nestjs';
+import { AppErrorCode, AppException } from '../common/app.exception';
+import { AppConfig } from '../config/app-config';
+import { Clock } from '../database/clock';
+import { RlsContext } from '../database/rls.context';
+import { DeviceInfo } from './device';
+import { RefreshTokenCodec } from './refresh-token';
+import { Session } from './session.entity';
+import { SessionDto, toSessionDto } from './session.dto';
+import { SessionsRepository } from './sessions.repository';
+
+export interface IssuedSession {
+  session: Session;
+  /** The refresh token to hand to the client (only its hash is stored). */
+  refreshToken: string;
+}
+
+const SECOND = 1000;
+
+@Injectable()
+export class SessionsService {
+  private readonly logger = new Logger('Sessions');
+
+  constructor(
+    @InjectRepository(Session) private readonly sessions: SessionsRepository,
+    private readonly tokens: RefreshTokenCodec,
+    private readonly rls: RlsContext,
+    private readonly clock: Clock,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** Opens a session for a user who has just proven who they are. */
+  async open(userId: string, device: DeviceInfo): Promise<IssuedSession> {
+    const now = this.clock.now();
+    const id = randomUUID();
+    const refreshToken = this.tokens.issue({ userId, sessionId: id, generation: 0 });
+    const expiresAt = this.nextExpiry(now, now);
+    return this.rls.runAsUser(userId, async () => {
+      await this.sessions.insertSession({ id, userId, refreshTokenHash: this.tokens.hash(refreshToken), createdAt: now, expiresAt, ...device });
+      const session = await this.sessions.findActive(id, now);
+      return { session: session!, refreshToken };
+    });
+  }
+
+  /**
+   * Rotates a refresh token. Refreshes of one session are serialised on its row (SELECT … FOR
+   * UPDATE). The just-rotated token, presented again within the grace window, gets the same
+   * successor without a second rotation; any other earlier token of the session is reuse and
+   * revokes the session (committed, though the call fails).
+   */
+  async rotate(refreshToken: string): Promise<IssuedSession> {
+    const claims = this.tokens.parse(refreshToken);
+    if (!claims) throw new AppException(AppErrorCode.INVALID_REFRESH_TOKEN);
+    const auth = this.config.auth;
+    return this.rls.runAsUser(claims.userId, async () => {
+      const session = await this.sessions.lockForRefresh(claims.sessionId);
+      if (!session || session.userId !== claims.userId || session.isRevoked) {
+        throw new AppException(AppErrorCode.INVALID_REFRESH_TOKEN);
+      }
+      const now = this.clock.now();
+      if (this.tokens.sameHash(this.tokens.hash(refreshToken), session.refreshTokenHash)) {
+        if (session.expiresAt.getTime() <= now.getTime()) throw new AppException(AppErrorCode.INVALID_REFRESH_TOKEN);
+        if (session.lastUsedAt.getTime() + auth.idleTimeoutSeconds * SECOND <= now.getTime()) {
+          await this.sessions.revoke(session.id, 'idle_timeout', now);
+          this.logger.log(`Session ${session.id} of user ${session.userId} revoked: idle_timeout`);
+          throw new AppException(AppErrorCode.INVALID_REFRESH_TOKEN, { commit: true });
+        }
+        const next = this.tokens.issue({ ...claims, generation: claims.generation + 1 });
+        const change = { refreshTokenHash: this.tokens.hash(next), lastUsedAt: now, expiresAt: this.nextExpiry(session.createdAt, now) };
+        await this.sessions.rotate(session.id, change);
+        Object.assign(session, change);
+        return { session, refreshToken: next };
+      }
+      const successor = this.tokens.issue({ ...claims, generation: claims.generation + 1 });
+      const withinGrace = now.getTime() - session.lastUsedAt.getTime() <= auth.refreshGraceSeconds * SECOND;
+      if (withinGrace && session.expiresAt > now && this.tokens.sameHash(this.tokens.hash(successor), session.refreshTokenHash)) {
+        return { session, refreshToken: successor };
+      }
+      await this.sessions.revoke(session.id, 'refresh_token_reuse', now);
+      this.logger.warn(`Refresh token reuse detected: session ${session.id} of user ${session.userId} revoked`);
+      throw new AppException(AppErrorCode.REFRESH_TOKEN_REUSED, { commit: true });
+    });
+  }
+
+  /** Throws 401 unless the session is still active (called inside the request's RLS transaction). */
+  async assertActive(sessionId: string): Promise<void> {
+    if (!(await this.sessions.isActive(sessionId, this.clock.now()))) throw new AppException(AppErrorCode.SESSION_INACTIVE);
+  }
+
+  async list(currentSessionId: string): Promise<SessionDto[]> {
+    const sessions = await this.sessions.listActive(this.clock.now());
+    return sessions.map((s) => toSessionDto(s, currentSessionId));
+  }
+
+  async get(id: string, currentSessionId: string): Promise<SessionDto> {
+    const session = await this.sessions.findActive(id, this.clock.now());
+    if (!session) throw new AppException(AppErrorCode.SESSION_NOT_FOUND);
+    return toSessionDto(session, currentSessionId);
+  }
+
+  async rename(id: string, deviceName: string, currentSessionId: string): Promise<SessionDto> {
+    const now = this.clock.now();
+    if (!(await this.sessions.rename(id, deviceName || null, now))) throw new AppException(AppErrorCode.SESSION_NOT_FOUND);
+    return this.get(id, currentSessionId);
+  }
+
+  async revoke(id: string, currentSessionId: string): Promise<void> {
+    const reason = id === currentSessionId ? 'logout' : 'user_revoked';
+    if (!(await this.sessions.revoke(id, reason, this.clock.now()))) throw new AppException(AppErrorCode.SESSION_NOT_FOUND);
+    this.logger.log(`Session ${id} revoked: ${reason}`);
+  }
+
+  /** Revokes the caller's other sessions (and the current one too when asked). */
+  async revokeAll(currentSessionId: string, includeCurrent: boolean, reason: 'user_revoked' | 'password_change'): Promise<number> {
+    const now = this.clock.now();
+    let revoked = await this.sessions.revokeAll(reason, now, currentSessionId);
+    if (includeCurrent && (await this.sessions.revoke(currentSessionId, 'logout', now))) revoked += 1;
+    return revoked;
+  }
+
+  async logout(sessionId: string): Promise<void> {
+    await this.sessions.revoke(sessionId, 'logout', this.clock.now());
+  }
+
+  /** Sliding expiry: now + refresh TTL, never past the absolute lifetime from creation. */
+  private nextExpiry(createdAt: Date, now: Date): Date {
+    const auth = this.config.auth;
+    const sliding = now.getTime() + auth.refreshTtlSeconds * SECOND;
+    const absolute = createdAt.getTime() + auth.absoluteLifetimeSeconds * SECOND;
+    return new Date(Math.min(sliding, absolute));
+  }
+}

@@ -1,0 +1,32 @@
+import { Entity, EntityRepositoryType, PrimaryKey, Property } from '@mikro-orm/core';
+import { UsersRepository } from './users.repository';
+
+/** Mirror of `users` (migration 000001). */
+@Entity({ tableName: 'users', repository: () => UsersRepository })
+export class User {
+  [EntityRepositoryType]?: UsersRepository;
+
+  @PrimaryKey({ type: 'uuid', columnType: 'uuid', defaultRaw: 'uuid_generate_v4()' })
+  id!: string;
+
+  @Property({ type: 'text', columnType: 'text' })
+  email!: string;
+
+  @Property({ type: 'text', columnType: 'text', hidden: true })
+  passwordHash!: string;
+
+  @Property({ type: 'text', columnType: 'text', nullable: true })
+  displayName?: string | null;
+
+  @Property({ type: 'boolean', columnType: 'boolean', default: true })
+  isActive: boolean = true;
+
+  @Property({ type: 'datetime', columnType: 'timestamptz', defaultRaw: 'now()' })
+  passwordChangedAt!: Date;
+
+  @Property({ type: 'datetime', columnType: 'timestamptz', defaultRaw: 'now()' })
+  createdAt!: Date;
+
+  @Property({ type: 'datetime', columnType: 'timestamptz', defaultRaw: 'now()' })
+  updatedAt!: Date;
+}

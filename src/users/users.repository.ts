@@ -1,0 +1,47 @@
+import { EntityRepository } from '@mikro-orm/postgresql';
+import { User } from './user.entity';
+
+export interface LoginCandidate {
+  id: string;
+  passwordHash: string;
+  isActive: boolean;
+}
+
+/** Persistence for accounts. Every method runs under RLS as the current user, except `findForLogin`. */
+export class UsersRepository extends EntityRepository<User> {
+  /** The pre-authentication door (SECURITY DEFINER `auth_find_login`): the only lookup by email. */
+  async findForLogin(email: string): Promise<LoginCandidate | null> {
+    const em = this.getEntityManager();
+    const rows = await em.getConnection().execute<{ id: string; password_hash: string; is_active: boolean }[]>(
+      'select id, password_hash, is_active from auth_find_login(?)',
+      [email],
+      'all',
+      em.getTransactionContext(),
+    );
+    const row = rows[0];
+    return row ? { id: row.id, passwordHash: row.password_hash, isActive: row.is_active } : null;
+  }
+
+  async insertUser(user: { id: string; email: string; passwordHash: string; displayName: string | null; now: Date }): Promise<User> {
+    const em = this.getEntityManager();
+    await em.insert(User, {
+      id: user.id,
+      email: user.email,
+      passwordHash: user.passwordHash,
+      displayName: user.displayName,
+      passwordChangedAt: user.now,
+      createdAt: user.now,
+      updatedAt: user.now,
+      isActive: true,
+    });
+    return (await this.findById(user.id))!;
+  }
+
+  async findById(id: string): Promise<User | null> {
+    return this.findOne({ id }, { refresh: true });
+  }
+
+  async updatePasswordHash(id: string, passwordHash: string, now: Date): Promise<number> {
+    return this.nativeUpdate({ id }, { passwordHash, passwordChangedAt: now });
+  }
+}

@@ -1,0 +1,68 @@
+import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { AppErrorCode, AppException } from '../common/app.exception';
+import { Clock } from '../database/clock';
+import { RlsContext } from '../database/rls.context';
+import { PasswordHasher } from './password';
+import { User } from './user.entity';
+import { UsersRepository } from './users.repository';
+import { InjectRepository } from '@mikro-orm/nestjs';
+
+export function normaliseEmail(email: string): string {
+  return email.trim();
+}
+
+@Injectable()
+export class UsersService {
+  constructor(
+    @InjectRepository(User) private readonly users: UsersRepository,
+    private readonly passwords: PasswordHasher,
+    private readonly rls: RlsContext,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Creates an account. The id is chosen here so the row can be inserted as its own user under RLS. */
+  async register(input: { email: string; password: string; displayName?: string | null }): Promise<User> {
+    const id = randomUUID();
+    const passwordHash = await this.passwords.hash(input.password);
+    try {
+      return await this.rls.runAsUser(id, () =>
+        this.users.insertUser({
+          id,
+          email: normaliseEmail(input.email),
+          passwordHash,
+          displayName: input.displayName?.trim() || null,
+          now: this.clock.now(),
+        }),
+      );
+    } catch (err) {
+      if (err instanceof UniqueConstraintViolationException) throw new AppException(AppErrorCode.EMAIL_TAKEN);
+      throw err;
+    }
+  }
+
+  /**
+   * Checks an email and password. Unknown emails, inactive accounts and wrong passwords all cost one
+   * bcrypt comparison and give the same answer.
+   */
+  async verifyCredentials(email: string, password: string): Promise<string> {
+    const candidate = await this.users.findForLogin(normaliseEmail(email));
+    const matches = await this.passwords.verify(password, candidate?.passwordHash);
+    if (!candidate || !matches || !candidate.isActive) throw new AppException(AppErrorCode.INVALID_CREDENTIALS);
+    return candidate.id;
+  }
+
+  /** The current user's own row (RLS: no other row is visible). */
+  async getCurrent(userId: string): Promise<User> {
+    const user = await this.users.findById(userId);
+    if (!user) throw new AppException(AppErrorCode.SESSION_INACTIVE);
+    return user;
+  }
+
+  async changePassword(userId: string, currentPassword: string, newPassword: string): Promise<void> {
+    const user = await this.getCurrent(userId);
+    if (!(await this.passwords.verify(currentPassword, user.passwordHash))) throw new AppException(AppErrorCode.WRONG_PASSWORD);
+    await this.users.updatePasswordHash(userId, await this.passwords.hash(newPassword), this.clock.now());
+  }
+}

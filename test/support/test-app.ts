@@ -1,0 +1,68 @@
+import { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import request from 'supertest';
+import TestAgent from 'supertest/lib/agent';
+import { configureApp } from '../../src/app.factory';
+import { AppModule } from '../../src/app.module';
+import { AppConfig, loadConfig } from '../../src/config/app-config';
+import { Clock } from '../../src/database/clock';
+import { CapturedLogger } from './captured-logger';
+import { FakeClock } from './fake-clock';
+import { createTestDatabase, TEST_APP_PASSWORD, TEST_APP_USER, TestDatabase } from './test-database';
+
+export interface TestApp {
+  app: INestApplication;
+  http: TestAgent;
+  db: TestDatabase;
+  clock: FakeClock;
+  config: AppConfig;
+  logs: CapturedLogger;
+  close(): Promise<void>;
+}
+
+export const TEST_ENV: Record<string, string> = {
+  NODE_ENV: 'test',
+  BCRYPT_COST: '4',
+  JWT_ACCESS_SECRET: 'test-access-secret-0123456789abcdef0123456789',
+  REFRESH_TOKEN_SECRET: 'test-refresh-secret-0123456789abcdef012345678',
+  PURGE_INTERVAL_SECONDS: '0',
+};
+
+/**
+ * The real application (all modules, global guard, interceptor, filter, validation) on its own
+ * migrated database, with a controllable clock and captured logs. `env` overrides configuration.
+ */
+export async function createTestApp(options: { env?: Record<string, string>; db?: TestDatabase } = {}): Promise<TestApp> {
+  const db = options.db ?? (await createTestDatabase());
+  const config = loadConfig({
+    ...TEST_ENV,
+    DATABASE_URL: db.ownerUrl,
+    DATABASE_APP_USER: TEST_APP_USER,
+    DATABASE_APP_PASSWORD: TEST_APP_PASSWORD,
+    ...options.env,
+  });
+  const clock = new FakeClock();
+  const logs = new CapturedLogger();
+  const moduleRef = await Test.createTestingModule({
+    imports: [AppModule.forRoot({ config, runtimeUrl: config.database.appUrl ?? db.runtimeUrl })],
+  })
+    .overrideProvider(Clock)
+    .useValue(clock)
+    .setLogger(logs)
+    .compile();
+  const app = moduleRef.createNestApplication({ bodyParser: false, logger: logs });
+  configureApp(app, config);
+  await app.init();
+  return {
+    app,
+    http: request(app.getHttpServer()),
+    db,
+    clock,
+    config,
+    logs,
+    close: async () => {
+      await app.close();
+      if (!options.db) await db.drop();
+    },
+  };
+}
