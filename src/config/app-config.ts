@@ -1,6 +1,8 @@
+import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { plainToInstance, Transform, Type } from 'class-transformer';
 import {
+  getMetadataStorage,
   IsBoolean,
   IsIn,
   IsInt,
@@ -166,6 +168,12 @@ class EnvironmentVariables {
   PURGE_BATCH_SIZE = 5000;
 }
 
+/** Every environment variable the service reads (documented in .env.example and the README). */
+export const CONFIG_VARIABLES: readonly string[] = getMetadataStorage()
+  .getTargetValidationMetadatas(EnvironmentVariables, '', true, false)
+  .map((m) => m.propertyName)
+  .filter((name, i, all) => all.indexOf(name) === i);
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
@@ -186,10 +194,8 @@ function describe(errors: ValidationError[]): string[] {
  * Empty strings count as unset, so `FOO=` in a .env file falls back to the default.
  */
 export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env): AppConfig {
-  const known = Object.keys(new EnvironmentVariables());
-  const extraKnown = ['DATABASE_URL', 'DATABASE_APP_URL', 'DATABASE_APP_PASSWORD', 'JWT_ACCESS_SECRET', 'REFRESH_TOKEN_SECRET'];
   const raw: Record<string, string> = {};
-  for (const key of [...known, ...extraKnown]) {
+  for (const key of CONFIG_VARIABLES) {
     const value = env[key];
     if (value !== undefined && value !== '') raw[key] = value;
   }

@@ -41,19 +41,6 @@ export class RlsContext {
     if ('error' in outcome) throw outcome.error;
     return outcome.value;
   }
-
-  /** The user id the current transaction runs as, for assertions in tests and diagnostics. */
-  async currentUserId(): Promise<string | null> {
-    const em = TransactionContext.getEntityManager(this.em.name) as EntityManager | undefined;
-    if (!em) return null;
-    const rows = await em.getConnection().execute<{ id: string }[]>(
-      "select coalesce(current_setting('app.current_user_id', true), '') as id",
-      [],
-      'all',
-      em.getTransactionContext(),
-    );
-    return rows[0]?.id || null;
-  }
 }
 
 /** Sets the RLS identity with server-side bound parameters (not client-side interpolation). */

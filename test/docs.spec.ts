@@ -1,0 +1,41 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CONFIG_VARIABLES, loadConfig } from '../src/config/app-config';
+
+const root = join(__dirname, '..');
+const envExample = readFileSync(join(root, '.env.example'), 'utf8');
+const readme = readFileSync(join(root, 'README.md'), 'utf8');
+
+/** Variables in .env.example, set (`NAME=value`) or documented but commented out (`# NAME=`). */
+function envExampleEntries(): { documented: Set<string>; set: Record<string, string> } {
+  const documented = new Set<string>();
+  const set: Record<string, string> = {};
+  for (const line of envExample.split('\n')) {
+    const m = /^(#\s*)?([A-Z][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+    if (!m) continue;
+    documented.add(m[2]);
+    if (!m[1]) set[m[2]] = m[3];
+  }
+  return { documented, set };
+}
+
+describe('configuration documentation', () => {
+  it('.env.example documents every variable the service reads, and nothing else', () => {
+    const { documented } = envExampleEntries();
+    expect([...documented].sort()).toEqual([...CONFIG_VARIABLES].sort());
+  });
+
+  it('the values set in .env.example are valid and equal the defaults', () => {
+    const { set } = envExampleEntries();
+    const fromExample = loadConfig(set);
+    const defaults = loadConfig({});
+    const strip = (c: ReturnType<typeof loadConfig>) => ({ ...c, auth: { ...c.auth, accessSecret: '', refreshSecret: '' }, database: { ...c.database, appPassword: '' } });
+    expect(strip(fromExample)).toEqual(strip(defaults));
+  });
+
+  it('the README configuration table names every variable', () => {
+    const table = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## REST API'));
+    const missing = CONFIG_VARIABLES.filter((name) => !table.includes(`\`${name}\``));
+    expect(missing).toEqual([]);
+  });
+});
