@@ -33,7 +33,11 @@ BEGIN
   RETURN removed;
 END
 $$;
-GRANT SELECT (id, expires_at, revoked_at), DELETE ON sessions TO nest_rls_definer;
+-- Why UPDATE (revoked_at): row locks (FOR UPDATE ... SKIP LOCKED above) require UPDATE privilege on at
+-- least one column, and without it every purge failed with "permission denied for table sessions"
+-- (found by test/rls-database.spec.ts). The function never updates; one column is the least to grant,
+-- and nest_rls_definer is NOLOGIN with no members, so only this function's fixed SQL can use it.
+GRANT SELECT (id, expires_at, revoked_at), UPDATE (revoked_at), DELETE ON sessions TO nest_rls_definer;
 ALTER FUNCTION purge_ended_sessions(INTERVAL, INTEGER) OWNER TO nest_rls_definer;
 REVOKE ALL ON FUNCTION purge_ended_sessions(INTERVAL, INTEGER) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION purge_ended_sessions(INTERVAL, INTEGER) TO nest_rls_runtime;
