@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { existsSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory';
 import { ConfigError, loadConfig } from './config/app-config';
@@ -8,6 +9,8 @@ async function main(): Promise<void> {
   const logger = new Logger('Main');
   let config;
   try {
+    // A local .env (git-ignored) fills in what the environment does not set.
+    if (existsSync('.env')) process.loadEnvFile('.env');
     config = loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -22,9 +25,9 @@ async function main(): Promise<void> {
 
   let db: PreparedDatabase | undefined;
   let closing: Promise<void> | undefined;
-  const shutdown = (signal: string): Promise<void> =>
+  const shutdown = (reason: string): Promise<void> =>
     (closing ??= (async () => {
-      logger.log(`${signal} received: finishing in-flight requests and shutting down`);
+      logger.log(`${reason}: finishing in-flight requests and shutting down`);
       try {
         await app?.close();
       } finally {
@@ -34,10 +37,12 @@ async function main(): Promise<void> {
       process.exit(0);
     })());
   let app: Awaited<ReturnType<typeof createApp>> | undefined;
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  // `on`, not `once`: a second signal during the shutdown must not kill the process (and leave the
+  // embedded database running), since nothing else handles these signals (`stopOnSignal: false`).
+  process.on('SIGTERM', () => void shutdown('SIGTERM received'));
+  process.on('SIGINT', () => void shutdown('SIGINT received'));
 
-  db = await prepareDatabase(config, (m) => logger.log(m));
+  db = await prepareDatabase(config, (m) => logger.log(m), { stopOnSignal: false });
   app = await createApp(config, db.runtimeUrl);
   await app.listen(config.http.port, config.http.host);
   const address = app.getHttpServer().address();

