@@ -1,6 +1,7 @@
-import { INestApplication, LoggerService, LogLevel } from '@nestjs/common';
+import { BadRequestException, INestApplication, LoggerService, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
+import type { NextFunction, Request, Response } from 'express';
 import { AppModule } from './app.module';
 import { AppConfig } from './config/app-config';
 
@@ -10,6 +11,12 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
   express.set('trust proxy', config.http.trustProxy);
   express.disable('x-powered-by');
   express.useBodyParser('json', { limit: config.http.bodyLimit });
+  // Nest turns body-parser's SyntaxError into a 400 carrying the parser's message, which quotes the
+  // request body (passwords included). Replace it before it gets there.
+  express.use((err: unknown, _req: Request, _res: Response, next: NextFunction) => {
+    const malformed = err instanceof SyntaxError && (err as { type?: unknown }).type === 'entity.parse.failed';
+    next(malformed ? new BadRequestException('Malformed JSON body') : err);
+  });
 }
 
 export async function createApp(

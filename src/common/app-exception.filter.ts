@@ -84,13 +84,11 @@ export class AppExceptionFilter implements ExceptionFilter {
       else this.logger.warn(`Database rejected input: ${name ?? 'Error'} (${code ?? 'no code'})`);
       return { statusCode: dbStatus, message: dbMessage(dbStatus), error: REASON[dbStatus] };
     }
-    const httpLike = exception as { status?: unknown; expose?: unknown; type?: unknown };
+    const httpLike = exception as { status?: unknown; expose?: unknown };
     if (typeof httpLike.status === 'number' && httpLike.status >= 400 && httpLike.status < 500 && httpLike.expose === true) {
-      // body-parser and friends: malformed JSON, payload too large, bad charset
+      // body-parser's own errors (payload too large, bad charset); malformed JSON is mapped in configureApp
       const status = httpLike.status;
-      const message =
-        httpLike.type === 'entity.parse.failed' ? 'Malformed JSON body' : status === 413 ? 'Request body too large' : 'Bad request';
-      return { statusCode: status, message, error: REASON[status] ?? 'Bad Request' };
+      return { statusCode: status, message: status === 413 ? 'Request body too large' : 'Bad request', error: REASON[status] ?? 'Bad Request' };
     }
     this.logger.error(`Unhandled ${(exception as Error)?.name ?? typeof exception}`, (exception as Error)?.stack);
     return { statusCode: 500, message: 'Internal server error', error: REASON[500] };

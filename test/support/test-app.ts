@@ -52,7 +52,9 @@ export async function createTestApp(options: { env?: Record<string, string>; db?
     .compile();
   const app = moduleRef.createNestApplication({ bodyParser: false, logger: logs });
   configureApp(app, config);
-  await app.init();
+  // Listening on a real loopback port (not supertest's per-request ephemeral listener) lets tests
+  // fire many concurrent requests at one server.
+  await app.listen(0, '127.0.0.1');
   return {
     app,
     http: request(app.getHttpServer()),
