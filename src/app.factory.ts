@@ -1,15 +1,30 @@
-import { BadRequestException, INestApplication, LoggerService, LogLevel } from '@nestjs/common';
+import { BadRequestException, INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import type { NextFunction, Request, Response } from 'express';
+import helmet from 'helmet';
+import { Logger } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module';
 import { AppConfig } from './config/app-config';
+import { setupSwagger } from './docs/swagger';
 
 /** HTTP-level settings shared by the service and the tests, so both run the same stack. */
 export function configureApp(app: INestApplication, config: AppConfig): void {
   const express = app as NestExpressApplication;
+  express.useLogger(express.get(Logger));
   express.set('trust proxy', config.http.trustProxy);
   express.disable('x-powered-by');
+  // upgrade-insecure-requests would send Swagger UI's own requests to https:// on a plain-http deployment.
+  express.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
+  if (config.http.corsOrigins.length) {
+    express.enableCors({
+      origin: config.http.corsOrigins,
+      allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+      exposedHeaders: ['X-Request-Id', 'Retry-After'],
+      maxAge: 600,
+    });
+  }
   express.useBodyParser('json', { limit: config.http.bodyLimit });
   // Nest turns body-parser's SyntaxError into a 400 carrying the parser's message, which quotes the
   // request body (passwords included). Replace it before it gets there.
@@ -17,16 +32,13 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
     const malformed = err instanceof SyntaxError && (err as { type?: unknown }).type === 'entity.parse.failed';
     next(malformed ? new BadRequestException('Malformed JSON body') : err);
   });
+  if (config.http.docsEnabled) setupSwagger(app);
 }
 
-export async function createApp(
-  config: AppConfig,
-  runtimeUrl: string,
-  logger?: LoggerService | LogLevel[] | false,
-): Promise<NestExpressApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot({ config, runtimeUrl }), {
+export async function createApp(config: AppConfig, runtimeUrl: string, logStream?: DestinationStream): Promise<NestExpressApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot({ config, runtimeUrl, logStream }), {
     bodyParser: false,
-    ...(logger !== undefined ? { logger } : {}),
+    bufferLogs: true,
   });
   configureApp(app, config);
   return app;

@@ -49,6 +49,7 @@ async function main(): Promise<void> {
   const port = typeof address === 'object' && address ? address.port : config.http.port;
   const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host;
   logger.log(`Listening on http://${host}:${port}`);
+  if (config.http.docsEnabled) logger.log(`Swagger UI: http://${host}:${port}/docs (OpenAPI document: /docs-json)`);
   logger.log(`Database: ${db.description}`);
 }
 

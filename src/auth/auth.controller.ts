@@ -1,16 +1,36 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Post, Req } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, HttpStatus, Post, Req, UseGuards } from '@nestjs/common';
+import {
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
 import type { Request } from 'express';
+import { ErrorDto } from '../common/error.dto';
+import { ApiAuthenticated, ApiRateLimited, ApiStandardErrors } from '../docs/api-responses';
 import { deviceFromRequest } from '../sessions/device';
 import { ChangePasswordDto, LoginDto, RefreshDto, RegisterDto, TokensDto, UserDto } from './auth.dto';
 import { AuthService } from './auth.service';
 import { AuthPrincipal, CurrentUser, Public } from './decorators';
+import { AuthRateLimitGuard, RateLimited } from './rate-limit';
 
+@ApiTags('auth')
+@ApiStandardErrors()
 @Controller('auth')
 export class AuthController {
   constructor(private readonly auth: AuthService) {}
 
   @Public()
   @Post('register')
+  @RateLimited('register')
+  @UseGuards(AuthRateLimitGuard)
+  @ApiOperation({ summary: 'Create an account' })
+  @ApiCreatedResponse({ type: UserDto, description: 'The new account.' })
+  @ApiConflictResponse({ type: ErrorDto, description: 'The email is already registered.', example: { statusCode: 409, message: 'Email is already registered', error: 'Conflict' } })
+  @ApiRateLimited()
   register(@Body() body: RegisterDto): Promise<UserDto> {
     return this.auth.register(body);
   }
@@ -18,6 +38,12 @@ export class AuthController {
   @Public()
   @Post('login')
   @HttpCode(HttpStatus.OK)
+  @RateLimited('login')
+  @UseGuards(AuthRateLimitGuard)
+  @ApiOperation({ summary: 'Sign in on a device', description: 'Opens a session and returns an access token and a refresh token.' })
+  @ApiOkResponse({ type: TokensDto })
+  @ApiUnauthorizedResponse({ type: ErrorDto, description: 'Unknown email, wrong password or inactive account (one answer for all).', example: { statusCode: 401, message: 'Invalid email or password', error: 'Unauthorized' } })
+  @ApiRateLimited()
   login(@Body() body: LoginDto, @Req() req: Request): Promise<TokensDto> {
     return this.auth.login(body, deviceFromRequest(req, body));
   }
@@ -25,23 +51,41 @@ export class AuthController {
   @Public()
   @Post('refresh')
   @HttpCode(HttpStatus.OK)
+  @RateLimited('refresh')
+  @UseGuards(AuthRateLimitGuard)
+  @ApiOperation({
+    summary: 'Rotate the refresh token',
+    description: 'Returns new tokens. A repeat of the just-used token within the grace window gets the same new refresh token; an older one revokes the session.',
+  })
+  @ApiOkResponse({ type: TokensDto })
+  @ApiUnauthorizedResponse({ type: ErrorDto, description: 'Invalid, expired, revoked or reused refresh token.', example: { statusCode: 401, message: 'Invalid or expired refresh token', error: 'Unauthorized' } })
+  @ApiRateLimited()
   refresh(@Body() body: RefreshDto): Promise<TokensDto> {
     return this.auth.refresh(body.refreshToken);
   }
 
   @Post('logout')
   @HttpCode(HttpStatus.NO_CONTENT)
+  @ApiAuthenticated()
+  @ApiOperation({ summary: 'Sign out this session' })
+  @ApiNoContentResponse({ description: 'The current session is revoked; its access and refresh tokens stop working.' })
   logout(@CurrentUser() me: AuthPrincipal): Promise<void> {
     return this.auth.logout(me);
   }
 
   @Get('me')
+  @ApiAuthenticated()
+  @ApiOperation({ summary: 'The signed-in account' })
+  @ApiOkResponse({ type: UserDto })
   me(@CurrentUser() me: AuthPrincipal): Promise<UserDto> {
     return this.auth.me(me);
   }
 
   @Post('password')
   @HttpCode(HttpStatus.NO_CONTENT)
+  @ApiAuthenticated()
+  @ApiOperation({ summary: 'Change the password', description: 'Revokes every other session; this one keeps working.' })
+  @ApiNoContentResponse({ description: 'Password changed; other sessions revoked.' })
   changePassword(@CurrentUser() me: AuthPrincipal, @Body() body: ChangePasswordDto): Promise<void> {
     return this.auth.changePassword(me, body);
   }

@@ -1,3 +1,4 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import {
   IsEmail,
@@ -41,15 +42,18 @@ export function IsPassword(min: number, options?: ValidationOptions): PropertyDe
 }
 
 export class RegisterDto {
+  @ApiProperty({ example: 'ada@example.com', maxLength: 254, description: 'Trimmed; compared case-insensitively.' })
   @Transform(trim)
   @IsString()
   @MaxLength(254)
   @IsEmail({}, { message: 'email must be a valid email address' })
   email!: string;
 
+  @ApiProperty({ example: 'correct horse battery', format: 'password', description: '8 to 72 bytes (UTF-8), no NUL.' })
   @IsPassword(PASSWORD_MIN_BYTES)
   password!: string;
 
+  @ApiPropertyOptional({ example: 'Ada Lovelace', maxLength: 100 })
   @IsOptional()
   @Transform(trim)
   @IsString()
@@ -59,15 +63,18 @@ export class RegisterDto {
 }
 
 export class LoginDto {
+  @ApiProperty({ example: 'ada@example.com', maxLength: 254 })
   @Transform(trim)
   @IsString()
   @MaxLength(254)
   email!: string;
 
   /** Only the upper bound: a stored password is never longer, and bcrypt must not truncate. */
+  @ApiProperty({ example: 'correct horse battery', format: 'password', description: 'At most 72 bytes (UTF-8).' })
   @IsPassword(1)
   password!: string;
 
+  @ApiPropertyOptional({ example: 'Work laptop', maxLength: DEVICE_NAME_MAX_LENGTH, description: 'A label for this sign-in.' })
   @IsOptional()
   @Transform(trim)
   @IsString()
@@ -75,36 +82,56 @@ export class LoginDto {
   @Matches(NO_CONTROL_CHARS, { message: 'deviceName must not contain control characters' })
   deviceName?: string;
 
+  @ApiPropertyOptional({ enum: DEVICE_TYPES, example: 'web', description: 'Derived from the User-Agent when omitted.' })
   @IsOptional()
   @IsIn(DEVICE_TYPES, { message: `deviceType must be one of: ${DEVICE_TYPES.join(', ')}` })
   deviceType?: DeviceType;
 }
 
 export class RefreshDto {
+  @ApiProperty({ example: 'EXAMPLE-not-a-real-refresh-token.EXAMPLEMAC', description: 'The refreshToken from the last login or refresh.' })
   @IsString()
   @MaxLength(512)
   refreshToken!: string;
 }
 
 export class ChangePasswordDto {
+  @ApiProperty({ example: 'correct horse battery', format: 'password' })
   @IsPassword(1)
   currentPassword!: string;
 
+  @ApiProperty({ example: 'a new passphrase, 8 to 72 bytes', format: 'password' })
   @IsPassword(PASSWORD_MIN_BYTES)
   newPassword!: string;
 }
 
-export interface TokensDto {
-  accessToken: string;
-  refreshToken: string;
-  tokenType: 'Bearer';
-  expiresIn: number;
-  sessionId: string;
+export class TokensDto {
+  @ApiProperty({ example: 'eyJhbGciOiJIUzI1NiJ9.EXAMPLE-ACCESS-TOKEN.NOT-A-REAL-SIGNATURE', description: 'Short-lived JWT for the Authorization: Bearer header.' })
+  accessToken!: string;
+
+  @ApiProperty({ example: 'EXAMPLE-not-a-real-refresh-token.EXAMPLEMAC', description: 'Single-use: each refresh returns a new one.' })
+  refreshToken!: string;
+
+  @ApiProperty({ enum: ['Bearer'], example: 'Bearer' })
+  tokenType!: 'Bearer';
+
+  @ApiProperty({ example: 900, description: 'Access token lifetime in seconds.' })
+  expiresIn!: number;
+
+  @ApiProperty({ format: 'uuid', example: '6dff5a5b-2eb5-4f14-9e5c-4bee6b3d3224' })
+  sessionId!: string;
 }
 
-export interface UserDto {
-  id: string;
-  email: string;
-  displayName: string | null;
-  createdAt: string;
+export class UserDto {
+  @ApiProperty({ format: 'uuid', example: '506b8960-b76f-48bb-be3c-66eb59a1b656' })
+  id!: string;
+
+  @ApiProperty({ example: 'ada@example.com' })
+  email!: string;
+
+  @ApiProperty({ type: String, nullable: true, example: 'Ada Lovelace' })
+  displayName!: string | null;
+
+  @ApiProperty({ format: 'date-time', example: '2026-11-29T07:27:30.339Z' })
+  createdAt!: string;
 }

@@ -31,6 +31,20 @@ export abstract class AppConfig {
     /** Express `trust proxy`: false, true, a hop count, or a comma-separated list of addresses/subnets. */
     trustProxy: boolean | number | string;
     bodyLimit: string;
+    /** Allowed CORS origins; empty means CORS is off (no Access-Control-* headers). */
+    corsOrigins: string[];
+    /** Serve Swagger UI at /docs and the OpenAPI document at /docs-json. */
+    docsEnabled: boolean;
+  };
+  logging!: {
+    level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  };
+  rateLimit!: {
+    windowSeconds: number;
+    loginPerIp: number;
+    loginPerAccount: number;
+    registerPerIp: number;
+    refreshPerIp: number;
   };
   database!: {
     /** Owner connection (migrations, role bootstrap). Undefined: an embedded PostgreSQL is started. */
@@ -94,6 +108,32 @@ class EnvironmentVariables {
 
   @IsOptional() @IsString() @Matches(/^\d+(b|kb|mb)?$/i, { message: 'BODY_LIMIT must look like 16kb' })
   BODY_LIMIT = '16kb';
+
+  @IsOptional() @IsString() @Matches(/^(https?:\/\/[^\s,]+)(\s*,\s*https?:\/\/[^\s,]+)*$/, {
+    message: 'CORS_ORIGINS must be a comma-separated list of http(s) origins',
+  })
+  CORS_ORIGINS?: string;
+
+  @IsOptional() @Transform(toBool) @IsBoolean()
+  DOCS_ENABLED = true;
+
+  @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' = 'info';
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(86_400)
+  RATE_LIMIT_WINDOW_SECONDS = 60;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1)
+  RATE_LIMIT_LOGIN_PER_IP = 20;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1)
+  RATE_LIMIT_LOGIN_PER_ACCOUNT = 5;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1)
+  RATE_LIMIT_REGISTER_PER_IP = 10;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1)
+  RATE_LIMIT_REFRESH_PER_IP = 120;
 
   @IsOptional() @IsString() @Matches(POSTGRES_URL, { message: 'DATABASE_URL must be a postgres:// URL' })
   DATABASE_URL?: string;
@@ -226,7 +266,22 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
 
   return {
     env: vars.NODE_ENV,
-    http: { host: vars.HOST, port: vars.PORT, trustProxy, bodyLimit: vars.BODY_LIMIT },
+    http: {
+      host: vars.HOST,
+      port: vars.PORT,
+      trustProxy,
+      bodyLimit: vars.BODY_LIMIT,
+      corsOrigins: (vars.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+      docsEnabled: vars.DOCS_ENABLED,
+    },
+    logging: { level: vars.LOG_LEVEL },
+    rateLimit: {
+      windowSeconds: vars.RATE_LIMIT_WINDOW_SECONDS,
+      loginPerIp: vars.RATE_LIMIT_LOGIN_PER_IP,
+      loginPerAccount: vars.RATE_LIMIT_LOGIN_PER_ACCOUNT,
+      registerPerIp: vars.RATE_LIMIT_REGISTER_PER_IP,
+      refreshPerIp: vars.RATE_LIMIT_REFRESH_PER_IP,
+    },
     database: {
       url: vars.DATABASE_URL,
       appUrl: vars.DATABASE_APP_URL,

@@ -1,11 +1,13 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
-import { Session } from './session.entity';
+import { DEVICE_TYPES, Session } from './session.entity';
 
 export const DEVICE_NAME_MAX_LENGTH = 100;
 const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f]*$/;
 
 export class RenameSessionDto {
+  @ApiProperty({ example: 'Work laptop', maxLength: DEVICE_NAME_MAX_LENGTH, description: 'Empty clears the name.' })
   @Transform(({ value }) => (typeof value === 'string' ? value.trim() : value))
   @IsString()
   @MaxLength(DEVICE_NAME_MAX_LENGTH)
@@ -14,6 +16,7 @@ export class RenameSessionDto {
 }
 
 export class RevokeSessionsQueryDto {
+  @ApiPropertyOptional({ type: Boolean, default: false, description: 'Also revoke the session making this call.' })
   @IsOptional()
   @Transform(({ value }) => (value === 'true' ? true : value === 'false' ? false : value))
   @IsBoolean({ message: 'includeCurrent must be true or false' })
@@ -21,16 +24,38 @@ export class RevokeSessionsQueryDto {
 }
 
 /** A session as clients see it: never the refresh token hash. */
-export interface SessionDto {
-  id: string;
-  deviceName: string | null;
-  deviceType: string;
-  userAgent: string | null;
-  ipAddress: string | null;
-  createdAt: string;
-  lastUsedAt: string;
-  expiresAt: string;
-  current: boolean;
+export class SessionDto {
+  @ApiProperty({ format: 'uuid', example: '6dff5a5b-2eb5-4f14-9e5c-4bee6b3d3224' })
+  id!: string;
+
+  @ApiProperty({ type: String, nullable: true, example: 'Work laptop' })
+  deviceName!: string | null;
+
+  @ApiProperty({ enum: DEVICE_TYPES, example: 'web' })
+  deviceType!: string;
+
+  @ApiProperty({ type: String, nullable: true, example: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0' })
+  userAgent!: string | null;
+
+  @ApiProperty({ type: String, nullable: true, example: '203.0.113.7' })
+  ipAddress!: string | null;
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt!: string;
+
+  @ApiProperty({ format: 'date-time', description: 'Last refresh.' })
+  lastUsedAt!: string;
+
+  @ApiProperty({ format: 'date-time', description: 'When the refresh token stops working unless refreshed.' })
+  expiresAt!: string;
+
+  @ApiProperty({ example: true, description: 'True for the session making this call.' })
+  current!: boolean;
+}
+
+export class RevokedCountDto {
+  @ApiProperty({ example: 2, description: 'How many sessions were revoked.' })
+  revoked!: number;
 }
 
 export function toSessionDto(s: Session, currentSessionId: string): SessionDto {

@@ -1,35 +1,65 @@
 import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, ParseUUIDPipe, Patch, Query } from '@nestjs/common';
+import { ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { AuthPrincipal, CurrentUser } from '../auth/decorators';
-import { RenameSessionDto, RevokeSessionsQueryDto, SessionDto } from './session.dto';
+import { ErrorDto } from '../common/error.dto';
+import { ApiAuthenticated, ApiStandardErrors } from '../docs/api-responses';
+import { RenameSessionDto, RevokedCountDto, RevokeSessionsQueryDto, SessionDto } from './session.dto';
 import { SessionsService } from './sessions.service';
 
+const SessionNotFound = (): MethodDecorator =>
+  ApiNotFoundResponse({
+    type: ErrorDto,
+    description: 'No active session with this id for the caller (another user\'s id answers the same).',
+    example: { statusCode: 404, message: 'Session not found', error: 'Not Found' },
+  });
+const SessionId = (): MethodDecorator => ApiParam({ name: 'id', format: 'uuid', description: 'Session id' });
+
+@ApiTags('sessions')
+@ApiAuthenticated()
+@ApiStandardErrors()
 @Controller('sessions')
 export class SessionsController {
   constructor(private readonly sessions: SessionsService) {}
 
   @Get()
+  @ApiOperation({ summary: "The caller's active sessions", description: '`current` marks the session making the call.' })
+  @ApiOkResponse({ type: SessionDto, isArray: true })
   list(@CurrentUser() me: AuthPrincipal): Promise<SessionDto[]> {
     return this.sessions.list(me.sessionId);
   }
 
   @Get(':id')
+  @ApiOperation({ summary: 'One active session' })
+  @SessionId()
+  @ApiOkResponse({ type: SessionDto })
+  @SessionNotFound()
   get(@Param('id', ParseUUIDPipe) id: string, @CurrentUser() me: AuthPrincipal): Promise<SessionDto> {
     return this.sessions.get(id, me.sessionId);
   }
 
   @Patch(':id')
+  @ApiOperation({ summary: 'Rename a session' })
+  @SessionId()
+  @ApiOkResponse({ type: SessionDto })
+  @SessionNotFound()
   rename(@Param('id', ParseUUIDPipe) id: string, @Body() body: RenameSessionDto, @CurrentUser() me: AuthPrincipal): Promise<SessionDto> {
     return this.sessions.rename(id, body.deviceName, me.sessionId);
   }
 
   @Delete(':id')
   @HttpCode(HttpStatus.NO_CONTENT)
+  @ApiOperation({ summary: 'Revoke a session', description: 'Its tokens stop working at once.' })
+  @SessionId()
+  @ApiNoContentResponse({ description: 'Revoked.' })
+  @SessionNotFound()
   revoke(@Param('id', ParseUUIDPipe) id: string, @CurrentUser() me: AuthPrincipal): Promise<void> {
     return this.sessions.revoke(id, me.sessionId);
   }
 
   @Delete()
-  async revokeAll(@Query() query: RevokeSessionsQueryDto, @CurrentUser() me: AuthPrincipal): Promise<{ revoked: number }> {
+  @ApiOperation({ summary: 'Revoke the other sessions (or all)', description: 'Sign out every other device; with includeCurrent=true, this one too.' })
+  @ApiOkResponse({ type: RevokedCountDto })
+  async revokeAll(@Query() query: RevokeSessionsQueryDto, @CurrentUser() me: AuthPrincipal): Promise<RevokedCountDto> {
     return { revoked: await this.sessions.revokeAll(me.sessionId, query.includeCurrent === true, 'user_revoked') };
   }
 }

@@ -26,6 +26,12 @@ export const TEST_ENV: Record<string, string> = {
   JWT_ACCESS_SECRET: 'test-access-secret-0123456789abcdef0123456789',
   REFRESH_TOKEN_SECRET: 'test-refresh-secret-0123456789abcdef012345678',
   PURGE_INTERVAL_SECONDS: '0',
+  LOG_LEVEL: 'info',
+  // Generous, so suites that sign in often are not throttled; the rate-limit suite sets its own.
+  RATE_LIMIT_LOGIN_PER_IP: '10000',
+  RATE_LIMIT_LOGIN_PER_ACCOUNT: '10000',
+  RATE_LIMIT_REGISTER_PER_IP: '10000',
+  RATE_LIMIT_REFRESH_PER_IP: '10000',
 };
 
 /**
@@ -44,13 +50,12 @@ export async function createTestApp(options: { env?: Record<string, string>; db?
   const clock = new FakeClock();
   const logs = new CapturedLogger();
   const moduleRef = await Test.createTestingModule({
-    imports: [AppModule.forRoot({ config, runtimeUrl: config.database.appUrl ?? db.runtimeUrl })],
+    imports: [AppModule.forRoot({ config, runtimeUrl: config.database.appUrl ?? db.runtimeUrl, logStream: logs })],
   })
     .overrideProvider(Clock)
     .useValue(clock)
-    .setLogger(logs)
     .compile();
-  const app = moduleRef.createNestApplication({ bodyParser: false, logger: logs });
+  const app = moduleRef.createNestApplication({ bodyParser: false, bufferLogs: true });
   configureApp(app, config);
   // Listening on a real loopback port (not supertest's per-request ephemeral listener) lets tests
   // fire many concurrent requests at one server.

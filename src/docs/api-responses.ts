@@ -1,0 +1,47 @@
+import { applyDecorators } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiServiceUnavailableResponse,
+  ApiTooManyRequestsResponse,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+import { ErrorDto } from '../common/error.dto';
+import { BEARER_SCHEME } from './swagger';
+
+/** Responses every route can give: invalid input, database unavailable. */
+export const ApiStandardErrors = (): MethodDecorator & ClassDecorator =>
+  applyDecorators(
+    ApiBadRequestResponse({
+      type: ErrorDto,
+      description: 'Invalid input (validation failed, malformed JSON, bad id).',
+      example: { statusCode: 400, message: ['email must be a valid email address'], error: 'Bad Request' },
+    }),
+    ApiServiceUnavailableResponse({
+      type: ErrorDto,
+      description: 'The database is unreachable; retry later (see Retry-After).',
+      example: { statusCode: 503, message: 'Database unavailable, try again shortly', error: 'Service Unavailable' },
+    }),
+  );
+
+/** A route behind the global guard: bearer access token required. */
+export const ApiAuthenticated = (): MethodDecorator & ClassDecorator =>
+  applyDecorators(
+    ApiBearerAuth(BEARER_SCHEME),
+    ApiUnauthorizedResponse({
+      type: ErrorDto,
+      description: 'Missing, malformed or expired access token, or its session was revoked.',
+      example: { statusCode: 401, message: 'Unauthorized', error: 'Unauthorized' },
+    }),
+  );
+
+/** A rate-limited route. */
+export const ApiRateLimited = (): MethodDecorator & ClassDecorator =>
+  applyDecorators(
+    ApiTooManyRequestsResponse({
+      type: ErrorDto,
+      description: 'Too many attempts; the Retry-After header says how many seconds to wait.',
+      headers: { 'Retry-After': { description: 'Seconds until the limit resets', schema: { type: 'integer' } } },
+      example: { statusCode: 429, message: 'Too many requests, try again later', error: 'Too Many Requests' },
+    }),
+  );
