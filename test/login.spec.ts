@@ -13,7 +13,7 @@ describe('login failures are indistinguishable', () => {
   let t: TestApp;
   let compare: jest.SpyInstance;
   let verify: jest.SpyInstance;
-  let verifyCredentials: jest.SpyInstance;
+  let checkCredentials: jest.SpyInstance;
 
   beforeAll(async () => {
     t = await createTestApp();
@@ -23,7 +23,7 @@ describe('login failures are indistinguishable', () => {
   beforeEach(() => {
     compare = jest.spyOn(bcrypt, 'compare');
     verify = jest.spyOn(PasswordHasher.prototype, 'verify');
-    verifyCredentials = jest.spyOn(UsersService.prototype, 'verifyCredentials');
+    checkCredentials = jest.spyOn(UsersService.prototype, 'checkCredentials');
   });
   afterEach(() => jest.restoreAllMocks());
 
@@ -37,7 +37,7 @@ describe('login failures are indistinguishable', () => {
 
     expect(res.status).toBe(401);
     expect(res.body).toEqual(INVALID_CREDENTIALS);
-    expect(verifyCredentials).toHaveBeenCalledTimes(1);
+    expect(checkCredentials).toHaveBeenCalledTimes(1);
     expect(verify).toHaveBeenCalledTimes(1);
     expect(compare).toHaveBeenCalledTimes(1);
     const [password, hash] = compare.mock.calls[0] as [string, string];
@@ -63,7 +63,7 @@ describe('login failures are indistinguishable', () => {
 
     expect(res.status).toBe(401);
     expect(res.body).toEqual(INVALID_CREDENTIALS);
-    expect(verifyCredentials).toHaveBeenCalledTimes(1);
+    expect(checkCredentials).toHaveBeenCalledTimes(1);
     expect(verify).toHaveBeenCalledTimes(1);
     expect(compare).toHaveBeenCalledTimes(1);
     expect(compare.mock.calls[0]).toEqual([`${user.password}-wrong`, await storedHash(user.id)]);

@@ -24,20 +24,18 @@ export class AuthService {
 
   async register(dto: RegisterDto): Promise<UserDto> {
     const user = await this.users.register(dto);
-    this.logger.log(`User ${user.id} registered`);
+    this.logger.log({ msg: 'User registered', event: 'auth.registered', userId: user.id });
     return toUserDto(user);
   }
 
   async login(dto: LoginDto, device: DeviceInfo): Promise<TokensDto> {
-    let userId: string;
-    try {
-      userId = await this.users.verifyCredentials(dto.email, dto.password);
-    } catch (err) {
-      if (err instanceof AppException && err.code === AppErrorCode.INVALID_CREDENTIALS) this.logger.warn('Login failed');
-      throw err;
+    const check = await this.users.checkCredentials(dto.email, dto.password);
+    if (!check.ok) {
+      this.logger.warn({ msg: 'Login failed', event: 'auth.login.failed', userId: check.userId, reason: check.reason });
+      throw new AppException(AppErrorCode.INVALID_CREDENTIALS);
     }
-    const issued = await this.sessions.open(userId, device);
-    this.logger.log(`Login succeeded: user ${userId}, session ${issued.session.id}`);
+    const issued = await this.sessions.open(check.userId, device);
+    this.logger.log({ msg: 'Login succeeded', event: 'auth.login.succeeded', userId: check.userId, sessionId: issued.session.id });
     return this.tokens(issued);
   }
 
@@ -46,8 +44,7 @@ export class AuthService {
   }
 
   async logout(me: AuthPrincipal): Promise<void> {
-    await this.sessions.logout(me.sessionId);
-    this.logger.log(`Logout: user ${me.userId}, session ${me.sessionId}`);
+    await this.sessions.logout(me);
   }
 
   async me(me: AuthPrincipal): Promise<UserDto> {
@@ -56,8 +53,8 @@ export class AuthService {
 
   async changePassword(me: AuthPrincipal, dto: ChangePasswordDto): Promise<void> {
     await this.users.changePassword(me.userId, dto.currentPassword, dto.newPassword);
-    const revoked = await this.sessions.revokeAll(me.sessionId, false, 'password_change');
-    this.logger.log(`Password changed: user ${me.userId}; ${revoked} other session(s) revoked`);
+    const revoked = await this.sessions.revokeAll(me, false, 'password_change');
+    this.logger.log({ msg: 'Password changed', event: 'auth.password.changed', userId: me.userId, sessionId: me.sessionId, revokedSessions: revoked });
   }
 
   private tokens(issued: IssuedSession): TokensDto {

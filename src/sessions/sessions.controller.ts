@@ -53,13 +53,13 @@ export class SessionsController {
   @ApiNoContentResponse({ description: 'Revoked.' })
   @SessionNotFound()
   revoke(@Param('id', ParseUUIDPipe) id: string, @CurrentUser() me: AuthPrincipal): Promise<void> {
-    return this.sessions.revoke(id, me.sessionId);
+    return this.sessions.revoke(id, me);
   }
 
   @Delete()
   @ApiOperation({ summary: 'Revoke the other sessions (or all)', description: 'Sign out every other device; with includeCurrent=true, this one too.' })
   @ApiOkResponse({ type: RevokedCountDto })
   async revokeAll(@Query() query: RevokeSessionsQueryDto, @CurrentUser() me: AuthPrincipal): Promise<RevokedCountDto> {
-    return { revoked: await this.sessions.revokeAll(me.sessionId, query.includeCurrent === true, 'user_revoked') };
+    return { revoked: await this.sessions.revokeAll(me, query.includeCurrent === true, 'user_revoked') };
   }
 }

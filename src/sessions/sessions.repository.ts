@@ -71,10 +71,19 @@ export class SessionsRepository extends EntityRepository<Session> {
     return (await this.nativeUpdate({ id, isRevoked: false }, { isRevoked: true, revokedAt: now, revokedReason: reason })) > 0;
   }
 
-  /** Revokes every unrevoked session of the current user except `keepId` (if given). */
-  async revokeAll(reason: RevocationReason, now: Date, keepId?: string): Promise<number> {
-    const where = keepId ? { isRevoked: false, id: { $ne: keepId } } : { isRevoked: false };
-    return this.nativeUpdate(where, { isRevoked: true, revokedAt: now, revokedReason: reason });
+  /** Revokes every unrevoked session of the current user except `keepId` (if given); returns their ids. */
+  async revokeAll(reason: RevocationReason, now: Date, keepId?: string): Promise<string[]> {
+    const em = this.getEntityManager();
+    const rows = await em
+      .getConnection()
+      .execute<{ id: string }[]>(
+        `update sessions set is_revoked = true, revoked_at = ?, revoked_reason = ?
+          where is_revoked = false${keepId ? ' and id <> ?' : ''} returning id`,
+        keepId ? [now, reason, keepId] : [now, reason],
+        'all',
+        em.getTransactionContext(),
+      );
+    return rows.map((r) => r.id);
   }
 
   /** One batch of the purge, through the SECURITY DEFINER door (it sees every user's rows). */

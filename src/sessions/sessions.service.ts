@@ -64,7 +64,7 @@ export class SessionsService {
         if (session.expiresAt.getTime() <= now.getTime()) throw new AppException(AppErrorCode.INVALID_REFRESH_TOKEN);
         if (session.lastUsedAt.getTime() + auth.idleTimeoutSeconds * SECOND <= now.getTime()) {
           await this.sessions.revoke(session.id, 'idle_timeout', now);
-          this.logger.log(`Session ${session.id} of user ${session.userId} revoked: idle_timeout`);
+          this.logger.log({ msg: 'Session revoked', event: 'session.revoked', userId: session.userId, sessionId: session.id, reason: 'idle_timeout' });
           throw new AppException(AppErrorCode.INVALID_REFRESH_TOKEN, { commit: true });
         }
         const next = this.tokens.issue({ ...claims, generation: claims.generation + 1 });
@@ -79,7 +79,7 @@ export class SessionsService {
         return { session, refreshToken: successor };
       }
       await this.sessions.revoke(session.id, 'refresh_token_reuse', now);
-      this.logger.warn(`Refresh token reuse detected: session ${session.id} of user ${session.userId} revoked`);
+      this.logger.warn({ msg: 'Refresh token reuse detected; session revoked', event: 'auth.refresh.reuse_detected', userId: session.userId, sessionId: session.id, reason: 'refresh_token_reuse' });
       throw new AppException(AppErrorCode.REFRESH_TOKEN_REUSED, { commit: true });
     });
   }
@@ -106,22 +106,29 @@ export class SessionsService {
     return this.get(id, currentSessionId);
   }
 
-  async revoke(id: string, currentSessionId: string): Promise<void> {
-    const reason = id === currentSessionId ? 'logout' : 'user_revoked';
+  async revoke(id: string, me: { userId: string; sessionId: string }): Promise<void> {
+    const reason = id === me.sessionId ? 'logout' : 'user_revoked';
     if (!(await this.sessions.revoke(id, reason, this.clock.now()))) throw new AppException(AppErrorCode.SESSION_NOT_FOUND);
-    this.logger.log(`Session ${id} revoked: ${reason}`);
+    this.logRevoked(me.userId, [id], reason);
   }
 
   /** Revokes the caller's other sessions (and the current one too when asked). */
-  async revokeAll(currentSessionId: string, includeCurrent: boolean, reason: 'user_revoked' | 'password_change'): Promise<number> {
+  async revokeAll(me: { userId: string; sessionId: string }, includeCurrent: boolean, reason: 'user_revoked' | 'password_change'): Promise<number> {
     const now = this.clock.now();
-    let revoked = await this.sessions.revokeAll(reason, now, currentSessionId);
-    if (includeCurrent && (await this.sessions.revoke(currentSessionId, 'logout', now))) revoked += 1;
-    return revoked;
+    const others = await this.sessions.revokeAll(reason, now, me.sessionId);
+    this.logRevoked(me.userId, others, reason);
+    if (includeCurrent) await this.logout(me);
+    return others.length + (includeCurrent ? 1 : 0);
   }
 
-  async logout(sessionId: string): Promise<void> {
-    await this.sessions.revoke(sessionId, 'logout', this.clock.now());
+  async logout(me: { userId: string; sessionId: string }): Promise<void> {
+    if (await this.sessions.revoke(me.sessionId, 'logout', this.clock.now())) this.logRevoked(me.userId, [me.sessionId], 'logout');
+  }
+
+  private logRevoked(userId: string, sessionIds: string[], reason: string): void {
+    for (const sessionId of sessionIds) {
+      this.logger.log({ msg: 'Session revoked', event: 'session.revoked', userId, sessionId, reason });
+    }
   }
 
   /** Sliding expiry: now + refresh TTL, never past the absolute lifetime from creation. */

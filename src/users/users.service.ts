@@ -1,13 +1,17 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { InjectRepository } from '@mikro-orm/nestjs';
 import { AppErrorCode, AppException } from '../common/app.exception';
 import { Clock } from '../database/clock';
 import { RlsContext } from '../database/rls.context';
 import { PasswordHasher } from './password';
 import { User } from './user.entity';
 import { UsersRepository } from './users.repository';
-import { InjectRepository } from '@mikro-orm/nestjs';
+
+export type CredentialCheck =
+  | { ok: true; userId: string }
+  | { ok: false; reason: 'unknown_email' | 'wrong_password' | 'inactive'; userId?: string };
 
 export function normaliseEmail(email: string): string {
   return email.trim();
@@ -44,13 +48,15 @@ export class UsersService {
 
   /**
    * Checks an email and password. Unknown emails, inactive accounts and wrong passwords all cost one
-   * bcrypt comparison and give the same answer.
+   * bcrypt comparison; the caller gives them all the same answer (the reason is for the log only).
    */
-  async verifyCredentials(email: string, password: string): Promise<string> {
+  async checkCredentials(email: string, password: string): Promise<CredentialCheck> {
     const candidate = await this.users.findForLogin(normaliseEmail(email));
     const matches = await this.passwords.verify(password, candidate?.passwordHash);
-    if (!candidate || !matches || !candidate.isActive) throw new AppException(AppErrorCode.INVALID_CREDENTIALS);
-    return candidate.id;
+    if (!candidate) return { ok: false, reason: 'unknown_email' };
+    if (!matches) return { ok: false, reason: 'wrong_password', userId: candidate.id };
+    if (!candidate.isActive) return { ok: false, reason: 'inactive', userId: candidate.id };
+    return { ok: true, userId: candidate.id };
   }
 
   /** The current user's own row (RLS: no other row is visible). */
