@@ -53,8 +53,8 @@ describe('SQL migrations round trip (up, down, up)', () => {
   const projectRolesExisting = (): Promise<string[]> =>
     anchor.asOwner(async (c) => (await c.query('select rolname from pg_roles where rolname = any($1::text[]) order by 1', [PROJECT_ROLES])).rows.map((r) => r.rolname));
 
-  it('has the four migrations the round trip is written for', () => {
-    expect(MIGRATIONS).toEqual(['000001_create_users', '000002_add_sessions', '000003_harden_rls', '000004_session_purge']);
+  it('has the migrations the round trip is written for', () => {
+    expect(MIGRATIONS).toEqual(['000001_create_users', '000002_add_sessions', '000003_harden_rls', '000004_session_purge', '000005_user_deactivation']);
   });
 
   it('down --all removes every table, function, policy, extension and grant the migrations created (keeping the shared roles another database still uses), and up rebuilds an identical schema', async () => {
@@ -66,7 +66,7 @@ describe('SQL migrations round trip (up, down, up)', () => {
     const first = await describeDb(db);
     // The capture must actually contain the project, or comparing two captures proves nothing.
     expect(Object.keys(first.tables).sort()).toEqual([...BOOKKEEPING, 'sessions', 'users'].sort());
-    expect(Object.keys(first.functions).sort()).toEqual(['auth_find_login(text)', 'purge_ended_sessions(interval,integer)', 'users_set_updated_at()']);
+    expect(Object.keys(first.functions).sort()).toEqual(['auth_find_login(text)', 'purge_ended_sessions(interval,integer)', 'users_revoke_sessions_on_deactivation()', 'users_set_updated_at()']);
     expect(Object.keys(first.tables.sessions.policies)).toEqual(['sessions_user_isolation']);
     expect(Object.keys(first.tables.users.policies)).toEqual(['users_self_isolation']);
     expect(Object.keys(first.extensions)).toEqual(['uuid-ossp']);

@@ -1,4 +1,3 @@
-import { LockMode } from '@mikro-orm/core';
 import { EntityRepository } from '@mikro-orm/postgresql';
 import { DeviceInfo } from './device';
 import { RevocationReason, Session } from './session.entity';
@@ -32,13 +31,17 @@ export class SessionsRepository extends EntityRepository<Session> {
     });
   }
 
-  /** True when the session exists for the current user, is not revoked and has not expired. */
+  /**
+   * True when the session exists for the current user, is not revoked, has not expired, and its
+   * account is active. One statement, two primary-key lookups.
+   */
   async isActive(id: string, now: Date): Promise<boolean> {
     const em = this.getEntityManager();
     const rows = await em
       .getConnection()
       .execute<unknown[]>(
-        'select 1 from sessions where id = ? and is_revoked = false and expires_at > ?',
+        `select 1 from sessions s join users u on u.id = s.user_id
+          where s.id = ? and s.is_revoked = false and s.expires_at > ? and u.is_active`,
         [id, now],
         'all',
         em.getTransactionContext(),
@@ -54,9 +57,24 @@ export class SessionsRepository extends EntityRepository<Session> {
     return this.find({ isRevoked: false, expiresAt: { $gt: now } }, { orderBy: { lastUsedAt: 'desc', id: 'asc' }, refresh: true });
   }
 
-  /** Locks the row until the transaction ends, so refreshes of one session take turns. */
-  lockForRefresh(id: string): Promise<Session | null> {
-    return this.findOne({ id }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+  /**
+   * Locks the session row until the transaction ends, so refreshes of one session take turns; also
+   * says whether its account is still active.
+   */
+  async lockForRefresh(id: string): Promise<{ session: Session; userActive: boolean } | null> {
+    const em = this.getEntityManager();
+    const rows = await em
+      .getConnection()
+      .execute<(Record<string, unknown> & { user_active: boolean })[]>(
+        `select s.*, u.is_active as user_active from sessions s join users u on u.id = s.user_id
+          where s.id = ? for update of s`,
+        [id],
+        'all',
+        em.getTransactionContext(),
+      );
+    if (!rows[0]) return null;
+    const { user_active: userActive, ...row } = rows[0];
+    return { session: em.map(Session, row, { schema: undefined }), userActive };
   }
 
   async rotate(id: string, change: { refreshTokenHash: string; lastUsedAt: Date; expiresAt: Date }): Promise<void> {

@@ -55,10 +55,11 @@ export class SessionsService {
     if (!claims) throw new AppException(AppErrorCode.INVALID_REFRESH_TOKEN);
     const auth = this.config.auth;
     return this.rls.runAsUser(claims.userId, async () => {
-      const session = await this.sessions.lockForRefresh(claims.sessionId);
-      if (!session || session.userId !== claims.userId || session.isRevoked) {
+      const locked = await this.sessions.lockForRefresh(claims.sessionId);
+      if (!locked || !locked.userActive || locked.session.userId !== claims.userId || locked.session.isRevoked) {
         throw new AppException(AppErrorCode.INVALID_REFRESH_TOKEN);
       }
+      const { session } = locked;
       const now = this.clock.now();
       if (this.tokens.sameHash(this.tokens.hash(refreshToken), session.refreshTokenHash)) {
         if (session.expiresAt.getTime() <= now.getTime()) throw new AppException(AppErrorCode.INVALID_REFRESH_TOKEN);
