@@ -1,18 +1,22 @@
 import { BadRequestException, INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
-import type { NextFunction, Request, Response } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module';
 import { AppConfig } from './config/app-config';
 import { setupSwagger } from './docs/swagger';
+import { HTTP_LOGGER } from './logging/logging.module';
 
 /** HTTP-level settings shared by the service and the tests, so both run the same stack. */
 export function configureApp(app: INestApplication, config: AppConfig): void {
   const express = app as NestExpressApplication;
   express.useLogger(express.get(Logger));
+  // First, so every request is logged and gets its request id, including those refused before routing
+  // (body limit, malformed JSON).
+  express.use(express.get<RequestHandler>(HTTP_LOGGER));
   express.set('trust proxy', config.http.trustProxy);
   express.disable('x-powered-by');
   // upgrade-insecure-requests would send Swagger UI's own requests to https:// on a plain-http deployment.

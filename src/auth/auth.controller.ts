@@ -41,7 +41,7 @@ export class AuthController {
   @RateLimited('login')
   @UseGuards(AuthRateLimitGuard)
   @ApiOperation({ summary: 'Sign in on a device', description: 'Opens a session and returns an access token and a refresh token.' })
-  @ApiOkResponse({ type: TokensDto })
+  @ApiOkResponse({ type: TokensDto, description: 'Signed in: the tokens for the new session.' })
   @ApiUnauthorizedResponse({ type: ErrorDto, description: 'Unknown email, wrong password or inactive account (one answer for all).', example: { statusCode: 401, message: 'Invalid email or password', error: 'Unauthorized' } })
   @ApiRateLimited()
   login(@Body() body: LoginDto, @Req() req: Request): Promise<TokensDto> {
@@ -57,7 +57,7 @@ export class AuthController {
     summary: 'Rotate the refresh token',
     description: 'Returns new tokens. A repeat of the just-used token within the grace window gets the same new refresh token; an older one revokes the session.',
   })
-  @ApiOkResponse({ type: TokensDto })
+  @ApiOkResponse({ type: TokensDto, description: 'A new access token and a new refresh token for the same session.' })
   @ApiUnauthorizedResponse({ type: ErrorDto, description: 'Invalid, expired, revoked or reused refresh token.', example: { statusCode: 401, message: 'Invalid or expired refresh token', error: 'Unauthorized' } })
   @ApiRateLimited()
   refresh(@Body() body: RefreshDto): Promise<TokensDto> {
@@ -76,7 +76,7 @@ export class AuthController {
   @Get('me')
   @ApiAuthenticated()
   @ApiOperation({ summary: 'The signed-in account' })
-  @ApiOkResponse({ type: UserDto })
+  @ApiOkResponse({ type: UserDto, description: 'The account the access token belongs to.' })
   me(@CurrentUser() me: AuthPrincipal): Promise<UserDto> {
     return this.auth.me(me);
   }

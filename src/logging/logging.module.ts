@@ -2,7 +2,8 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LoggerModule } from 'nestjs-pino';
-import type { DestinationStream } from 'pino';
+import type { DestinationStream, LevelWithSilent } from 'pino';
+import { pinoHttp } from 'pino-http';
 import { AppConfig } from '../config/app-config';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -32,6 +33,13 @@ function routeOf(req: RoutedRequest): string {
 }
 
 /**
+ * The request-logging middleware (pino-http). `configureApp` mounts it first, ahead of the body
+ * parser: mounted by nestjs-pino as Nest middleware it ran after the parser, so requests the parser
+ * refused (413, malformed JSON) got neither a log line nor a request id.
+ */
+export const HTTP_LOGGER = Symbol('HTTP_LOGGER');
+
+/**
  * Structured JSON logs (pino): one line per request with method, route, status, duration and a
  * request id (an incoming `X-Request-Id` when it is well-formed, otherwise a new UUID; echoed in the
  * response). Nest's `Logger` writes through the same pino instance, tagged with the request id.
@@ -39,38 +47,43 @@ function routeOf(req: RoutedRequest): string {
 @Module({})
 export class LoggingModule {
   static forRoot(config: AppConfig, stream?: DestinationStream): DynamicModule {
+    const httpLogger = pinoHttp<IncomingMessage, ServerResponse, never>(
+      {
+        level: config.logging.level,
+        redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+        quietReqLogger: true,
+        genReqId: (req: IncomingMessage, res: ServerResponse) => {
+          const incoming = req.headers['x-request-id'];
+          const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+          res.setHeader('X-Request-Id', id);
+          return id;
+        },
+        serializers: {
+          req: (req: { id?: string; method?: string; raw?: RoutedRequest }) => ({ id: req.id, method: req.method }),
+          res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
+        },
+        // The route is read when the line is written, once the router has matched: as a
+        // `customProps` binding it was also bound at request start (the logging middleware's own
+        // '/{*path}'), giving every line two conflicting "route" keys.
+        customSuccessObject: (req: IncomingMessage, _res: ServerResponse, value: object) => ({ ...value, route: routeOf(req as RoutedRequest) }),
+        customErrorObject: (req: IncomingMessage, _res: ServerResponse, _err: Error, value: object) => ({ ...value, route: routeOf(req as RoutedRequest) }),
+        customLogLevel: (_req: IncomingMessage, res: ServerResponse, err?: Error): LevelWithSilent =>
+          err || res.statusCode >= 500 ? 'error' : 'info',
+        customSuccessMessage: (req: IncomingMessage, res: ServerResponse, responseTime: number) =>
+          `${req.method} ${routeOf(req as RoutedRequest)} ${res.statusCode} ${Math.round(responseTime)}ms`,
+        customErrorMessage: (req: IncomingMessage, res: ServerResponse) =>
+          `${req.method} ${routeOf(req as RoutedRequest)} ${res.statusCode} failed`,
+        customAttributeKeys: { responseTime: 'durationMs' },
+      },
+      stream,
+    );
     return {
       module: LoggingModule,
-      imports: [
-        LoggerModule.forRoot({
-          pinoHttp: [
-            {
-              level: config.logging.level,
-              redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-              quietReqLogger: true,
-              genReqId: (req: IncomingMessage, res: ServerResponse) => {
-                const incoming = req.headers['x-request-id'];
-                const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-                res.setHeader('X-Request-Id', id);
-                return id;
-              },
-              serializers: {
-                req: (req: { id?: string; method?: string; raw?: RoutedRequest }) => ({ id: req.id, method: req.method }),
-                res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
-              },
-              customProps: (req: IncomingMessage) => ({ route: routeOf(req as RoutedRequest) }),
-              customLogLevel: (_req: IncomingMessage, res: ServerResponse, err?: Error) =>
-                err || res.statusCode >= 500 ? 'error' : 'info',
-              customSuccessMessage: (req: IncomingMessage, res: ServerResponse, responseTime: number) =>
-                `${req.method} ${routeOf(req as RoutedRequest)} ${res.statusCode} ${Math.round(responseTime)}ms`,
-              customErrorMessage: (req: IncomingMessage, res: ServerResponse) =>
-                `${req.method} ${routeOf(req as RoutedRequest)} ${res.statusCode} failed`,
-              customAttributeKeys: { responseTime: 'durationMs' },
-            },
-            ...(stream ? [stream] : []),
-          ] as never,
-        }),
-      ],
+      // nestjs-pino reuses the request logger that pino-http put on `req.log` (so Nest's Logger lines
+      // carry the request id) and logs outside requests through the same pino instance.
+      imports: [LoggerModule.forRoot({ pinoHttp: { logger: httpLogger.logger }, useExisting: true })],
+      providers: [{ provide: HTTP_LOGGER, useValue: httpLogger }],
+      exports: [HTTP_LOGGER],
     };
   }
 }

@@ -40,13 +40,13 @@ export class SessionDto {
   @ApiProperty({ type: String, nullable: true, example: '203.0.113.7' })
   ipAddress!: string | null;
 
-  @ApiProperty({ format: 'date-time' })
+  @ApiProperty({ format: 'date-time', example: '2026-11-29T07:27:30.339Z' })
   createdAt!: string;
 
-  @ApiProperty({ format: 'date-time', description: 'Last refresh.' })
+  @ApiProperty({ format: 'date-time', example: '2026-11-29T08:12:05.120Z', description: 'Last refresh.' })
   lastUsedAt!: string;
 
-  @ApiProperty({ format: 'date-time', description: 'When the refresh token stops working unless refreshed.' })
+  @ApiProperty({ format: 'date-time', example: '2026-12-29T08:12:05.120Z', description: 'When the refresh token stops working unless refreshed.' })
   expiresAt!: string;
 
   @ApiProperty({ example: true, description: 'True for the session making this call.' })

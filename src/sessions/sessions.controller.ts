@@ -23,7 +23,7 @@ export class SessionsController {
 
   @Get()
   @ApiOperation({ summary: "The caller's active sessions", description: '`current` marks the session making the call.' })
-  @ApiOkResponse({ type: SessionDto, isArray: true })
+  @ApiOkResponse({ type: SessionDto, isArray: true, description: 'Active sessions, the current one included.' })
   list(@CurrentUser() me: AuthPrincipal): Promise<SessionDto[]> {
     return this.sessions.list(me.sessionId);
   }
@@ -31,7 +31,7 @@ export class SessionsController {
   @Get(':id')
   @ApiOperation({ summary: 'One active session' })
   @SessionId()
-  @ApiOkResponse({ type: SessionDto })
+  @ApiOkResponse({ type: SessionDto, description: 'The session.' })
   @SessionNotFound()
   get(@Param('id', ParseUUIDPipe) id: string, @CurrentUser() me: AuthPrincipal): Promise<SessionDto> {
     return this.sessions.get(id, me.sessionId);
@@ -40,7 +40,7 @@ export class SessionsController {
   @Patch(':id')
   @ApiOperation({ summary: 'Rename a session' })
   @SessionId()
-  @ApiOkResponse({ type: SessionDto })
+  @ApiOkResponse({ type: SessionDto, description: 'The renamed session.' })
   @SessionNotFound()
   rename(@Param('id', ParseUUIDPipe) id: string, @Body() body: RenameSessionDto, @CurrentUser() me: AuthPrincipal): Promise<SessionDto> {
     return this.sessions.rename(id, body.deviceName, me.sessionId);
@@ -58,7 +58,7 @@ export class SessionsController {
 
   @Delete()
   @ApiOperation({ summary: 'Revoke the other sessions (or all)', description: 'Sign out every other device; with includeCurrent=true, this one too.' })
-  @ApiOkResponse({ type: RevokedCountDto })
+  @ApiOkResponse({ type: RevokedCountDto, description: 'How many sessions were revoked.' })
   async revokeAll(@Query() query: RevokeSessionsQueryDto, @CurrentUser() me: AuthPrincipal): Promise<RevokedCountDto> {
     return { revoked: await this.sessions.revokeAll(me, query.includeCurrent === true, 'user_revoked') };
   }

@@ -63,3 +63,26 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
     drop: () => withClient(databaseUrl('postgres'), (c) => c.query(`drop database if exists ${c.escapeIdentifier(name)} with (force)`)).then(() => undefined),
   };
 }
+
+/**
+ * A `TestDatabase` for a database that already exists at `ownerUrl` — e.g. on a PostgreSQL server a
+ * test starts and stops itself — migrated, with the runtime role ready, unless `migrate: false`.
+ * `drop()` drops it through the same server's `postgres` database.
+ */
+export async function testDatabaseAt(ownerUrl: string, options: { migrate?: boolean } = {}): Promise<TestDatabase> {
+  const name = decodeURIComponent(new URL(ownerUrl).pathname.slice(1));
+  const runtimeUrl = withCredentials(ownerUrl, TEST_APP_USER, TEST_APP_PASSWORD);
+  if (options.migrate !== false) {
+    await runMigrations(ownerUrl, 'up');
+    await ensureRuntimeRole(ownerUrl, runtimeUrl, TEST_APP_USER, TEST_APP_PASSWORD);
+  }
+  const maintenanceUrl = databaseUrl('postgres', ownerUrl);
+  return {
+    name,
+    ownerUrl,
+    runtimeUrl,
+    asOwner: (fn) => withClient(ownerUrl, fn),
+    asRuntime: (fn) => withClient(runtimeUrl, fn),
+    drop: () => withClient(maintenanceUrl, (c) => c.query(`drop database if exists ${c.escapeIdentifier(name)} with (force)`)).then(() => undefined),
+  };
+}
