@@ -1,6 +1,6 @@
 import { EntityMetadata, EntityProperty, MikroORM, ReferenceKind } from '@mikro-orm/core';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
-import { ENTITIES } from '../src/database/orm-options';
+import { AUTH_ENTITIES as ENTITIES } from '../src/database/orm-options';
 import { createTestDatabase, TestDatabase } from './support/test-database';
 
 interface ColumnShape {

@@ -1,10 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
-import { AppConfig } from '../config/app-config';
+import { AuthSettings } from './auth-settings';
 import { Clock } from '../database/clock';
-
-export const ACCESS_TOKEN_ALGORITHM = 'HS256';
-export const ACCESS_TOKEN_TYPE = 'access';
+import { LocalAccessTokenKeys } from './access-token-keys';
+import { ACCESS_TOKEN_TYPE } from './jwt.strategy';
 
 export interface AccessTokenClaims {
   sub: string;
@@ -17,23 +16,26 @@ export interface AccessTokenClaims {
 export class AccessTokenService {
   constructor(
     private readonly jwt: JwtService,
-    private readonly config: AppConfig,
+    private readonly keys: LocalAccessTokenKeys,
+    private readonly config: AuthSettings,
     private readonly clock: Clock,
   ) {}
 
   sign(userId: string, sessionId: string): { token: string; expiresIn: number } {
-    const { accessSecret, issuer, audience, accessTtlSeconds } = this.config.auth;
+    const { accessTtlSeconds } = this.config.auth;
     const claims: AccessTokenClaims & { iat: number } = {
       sub: userId,
       sid: sessionId,
       typ: ACCESS_TOKEN_TYPE,
       iat: Math.floor(this.clock.now().getTime() / 1000),
     };
+    const key = this.keys.signingKey();
     const token = this.jwt.sign(claims, {
-      secret: accessSecret,
-      algorithm: ACCESS_TOKEN_ALGORITHM,
-      issuer,
-      audience,
+      ...(typeof key === 'string' ? { secret: key } : { privateKey: key as never }),
+      algorithm: this.keys.algorithm,
+      ...(this.keys.keyId ? { keyid: this.keys.keyId } : {}),
+      issuer: this.keys.issuer,
+      audience: this.keys.audience,
       expiresIn: accessTtlSeconds,
     });
     return { token, expiresIn: accessTtlSeconds };

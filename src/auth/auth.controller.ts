@@ -1,4 +1,5 @@
 import { Body, Controller, Get, HttpCode, HttpStatus, Post, Req, UseGuards } from '@nestjs/common';
+import { AuthRoutes } from './auth-routes.decorator';
 import {
   ApiConflictResponse,
   ApiCreatedResponse,
@@ -19,6 +20,7 @@ import { AuthRateLimitGuard, RateLimited } from './rate-limit';
 
 @ApiTags('auth')
 @ApiStandardErrors()
+@AuthRoutes()
 @Controller('auth')
 export class AuthController {
   constructor(private readonly auth: AuthService) {}

@@ -1,19 +1,33 @@
 import { ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
-import { Observable } from 'rxjs';
+import { AccessTokenKeys } from './access-token-keys';
 import { IS_PUBLIC } from './decorators';
+import { ACCESS_TOKEN_KEYS } from './jwt.strategy';
 
-/** Global guard: every route needs a valid bearer access token unless marked `@Public()`. */
+/**
+ * The bearer guard: every route needs a valid access token unless marked `@Public()`. Registered
+ * globally by default and on the module's own controllers; a request is verified once.
+ *
+ * Host apps may subclass it: `isPublic`, `handleRequest` and `onAuthenticated` are the extension points.
+ */
 @Injectable()
 export class JwtAuthGuard extends AuthGuard('jwt') {
-  constructor(protected readonly reflector: Reflector) {
+  constructor(
+    protected readonly reflector: Reflector,
+    protected readonly keys: AccessTokenKeys,
+  ) {
     super();
   }
 
-  override canActivate(context: ExecutionContext): boolean | Promise<boolean> | Observable<boolean> {
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
     if (this.isPublic(context)) return true;
-    return super.canActivate(context);
+    const req = context.switchToHttp().getRequest<{ user?: unknown; [ACCESS_TOKEN_KEYS]?: AccessTokenKeys }>();
+    if (req.user) return true;
+    req[ACCESS_TOKEN_KEYS] = this.keys;
+    await super.canActivate(context);
+    await this.onAuthenticated(context);
+    return true;
   }
 
   override handleRequest<T>(err: unknown, user: T): T {
@@ -24,4 +38,7 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
   protected isPublic(context: ExecutionContext): boolean {
     return this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()]) === true;
   }
+
+  /** Runs after a token was accepted (`request.user` is set); throw to refuse. */
+  protected async onAuthenticated(_context: ExecutionContext): Promise<void> {}
 }

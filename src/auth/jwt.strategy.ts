@@ -1,32 +1,76 @@
 import { Injectable, UnauthorizedException } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
+import type { Request } from 'express';
 import { ExtractJwt, Strategy } from 'passport-jwt';
-import { AppConfig } from '../config/app-config';
-import { ACCESS_TOKEN_ALGORITHM, ACCESS_TOKEN_TYPE } from './access-token.service';
+import { ACCESS_TOKEN_ALGORITHMS } from '../config/app-config';
+import { AccessTokenKeys } from './access-token-keys';
 import { AuthPrincipal } from './decorators';
 
+export const ACCESS_TOKEN_TYPE = 'access';
+/** Where the guard puts the keys (and pinned settings) of the module that protects the route. */
+export const ACCESS_TOKEN_KEYS = Symbol('nest-rls-auth:access-token-keys');
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+type KeyedRequest = Request & { [ACCESS_TOKEN_KEYS]?: AccessTokenKeys };
+
+function headerOf(rawJwt: string): { kid?: unknown; alg?: unknown } | undefined {
+  try {
+    const header: unknown = JSON.parse(Buffer.from(rawJwt.split('.')[0] ?? '', 'base64url').toString('utf8'));
+    return header && typeof header === 'object' ? (header as { kid?: unknown; alg?: unknown }) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Verifies the bearer access token: signature, algorithm (pinned), issuer, audience, expiry. No
- * database access here — guards run before the RLS transaction; the session check happens inside it.
+ * Verifies the bearer access token (passport-jwt): the `alg` in its header must be exactly the one
+ * configured, the key is the one its `kid` names, then signature, issuer, audience, expiry,
+ * not-before and `typ`. No database access — guards run before the RLS transaction; the session
+ * check happens inside it.
+ *
+ * passport keeps strategies in one process-wide registry, so this strategy holds no keys itself:
+ * `JwtAuthGuard` hands it its module's `AccessTokenKeys` on the request. Several apps (an issuer and
+ * a resource server, or tests) can then live in one process without verifying with each other's keys.
  */
 @Injectable()
 export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
-  constructor(config: AppConfig) {
+  constructor() {
     super({
       jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
-      secretOrKey: config.auth.accessSecret,
-      algorithms: [ACCESS_TOKEN_ALGORITHM],
-      issuer: config.auth.issuer,
-      audience: config.auth.audience,
+      secretOrKeyProvider: (req: KeyedRequest, rawJwt: string, done: (err: unknown, key?: string | Buffer) => void) => {
+        const keys = req[ACCESS_TOKEN_KEYS];
+        const header = headerOf(rawJwt);
+        if (!keys || !header || header.alg !== keys.algorithm || (header.kid !== undefined && typeof header.kid !== 'string')) {
+          return done(new UnauthorizedException());
+        }
+        keys.verificationKey(header.kid as string | undefined).then(
+          // jsonwebtoken takes KeyObjects too; passport-jwt's types only say string | Buffer.
+          (key) => (key ? done(null, key as string) : done(new UnauthorizedException())),
+          () => done(new UnauthorizedException()),
+        );
+      },
+      // The header check above pins the module's one algorithm; this list only bounds what
+      // jsonwebtoken may be asked to do (never `none`).
+      algorithms: [...ACCESS_TOKEN_ALGORITHMS],
       ignoreExpiration: false,
+      passReqToCallback: true,
     });
   }
 
-  validate(payload: Record<string, unknown>): AuthPrincipal {
-    const { sub, sid, typ } = payload;
-    if (typ !== ACCESS_TOKEN_TYPE || typeof sub !== 'string' || typeof sid !== 'string' || !UUID.test(sub) || !UUID.test(sid)) {
+  validate(req: KeyedRequest, payload: Record<string, unknown>): AuthPrincipal {
+    const keys = req[ACCESS_TOKEN_KEYS];
+    const { sub, sid, typ, iss, aud } = payload;
+    const audiences = Array.isArray(aud) ? aud : [aud];
+    if (
+      !keys ||
+      iss !== keys.issuer ||
+      !audiences.includes(keys.audience) ||
+      typ !== ACCESS_TOKEN_TYPE ||
+      typeof sub !== 'string' ||
+      typeof sid !== 'string' ||
+      !UUID.test(sub) ||
+      !UUID.test(sid)
+    ) {
       throw new UnauthorizedException();
     }
     return { userId: sub, sessionId: sid };

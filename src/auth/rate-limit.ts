@@ -2,7 +2,7 @@ import { ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { ThrottlerGuard, ThrottlerLimitDetail, ThrottlerModuleOptions } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
-import { AppConfig } from '../config/app-config';
+import { AuthSettings } from './auth-settings';
 
 export type RateLimitedRoute = 'login' | 'register' | 'refresh';
 const RATE_LIMITED_ROUTE = 'auth:rate-limited-route';
@@ -23,7 +23,7 @@ function loginAccount(req: Request): string {
  * `account` (per email) for login only, so one account cannot be guessed at from many addresses.
  * Counters live in memory, per instance.
  */
-export function rateLimitOptions(config: AppConfig): ThrottlerModuleOptions {
+export function rateLimitOptions(config: AuthSettings): ThrottlerModuleOptions {
   const limits = config.rateLimit;
   const reflector = new Reflector();
   const perIp: Record<RateLimitedRoute, number> = {

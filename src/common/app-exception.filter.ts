@@ -1,7 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import { DriverException } from '@mikro-orm/core';
 import type { Response } from 'express';
-import { AppException } from './app.exception';
 
 interface ErrorBody {
   statusCode: number;
@@ -66,9 +65,6 @@ export class AppExceptionFilter implements ExceptionFilter {
   }
 
   private toBody(exception: unknown): ErrorBody {
-    if (exception instanceof AppException) {
-      return { statusCode: exception.status, message: exception.publicMessage, error: REASON[exception.status] };
-    }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const response = exception.getResponse();

@@ -1,4 +1,4 @@
-import { HttpStatus } from '@nestjs/common';
+import { HttpException, HttpStatus } from '@nestjs/common';
 
 /** Domain error codes; one filter maps them to HTTP (see `AppExceptionFilter`). */
 export enum AppErrorCode {
@@ -21,28 +21,30 @@ const STATUS: Record<AppErrorCode, [HttpStatus, string]> = {
   [AppErrorCode.WRONG_PASSWORD]: [HttpStatus.UNAUTHORIZED, 'Current password is incorrect'],
 };
 
-export class AppException extends Error {
+const REASON: Partial<Record<HttpStatus, string>> = {
+  [HttpStatus.UNAUTHORIZED]: 'Unauthorized',
+  [HttpStatus.NOT_FOUND]: 'Not Found',
+  [HttpStatus.CONFLICT]: 'Conflict',
+};
+
+/**
+ * A domain error with a code. It is an HttpException, so a host app that imports the modules
+ * answers it correctly even without our exception filter.
+ */
+export class AppException extends HttpException {
   /**
    * @param commit keep the transaction's writes although the request fails (e.g. revoking a
    * session on refresh-token reuse must persist while the caller still gets 401).
    */
+  readonly commit: boolean;
+
   constructor(
     readonly code: AppErrorCode,
-    readonly options: { commit?: boolean } = {},
+    options: { commit?: boolean } = {},
   ) {
-    super(code);
+    const [status, message] = STATUS[code];
+    super({ statusCode: status, message, error: REASON[status] }, status);
     this.name = 'AppException';
-  }
-
-  get status(): HttpStatus {
-    return STATUS[this.code][0];
-  }
-
-  get publicMessage(): string {
-    return STATUS[this.code][1];
-  }
-
-  get commit(): boolean {
-    return this.options.commit === true;
+    this.commit = options.commit === true;
   }
 }

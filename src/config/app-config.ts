@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, JsonWebKey, randomBytes } from 'node:crypto';
 import { plainToInstance, Transform, Type } from 'class-transformer';
 import {
   getMetadataStorage,
@@ -18,6 +18,11 @@ import {
 } from 'class-validator';
 
 export type NodeEnv = 'development' | 'test' | 'production';
+export const ACCESS_TOKEN_ALGORITHMS = ['HS256', 'ES256'] as const;
+export type AccessTokenAlgorithm = (typeof ACCESS_TOKEN_ALGORITHMS)[number];
+
+/** A retired signing key's public JWK. `rotatedAt` (ISO 8601): when it stopped signing. */
+export type PreviousPublicKey = JsonWebKey & { kid: string; rotatedAt?: string };
 
 /**
  * The one typed configuration object. Built once from the environment by `loadConfig`; everything
@@ -60,7 +65,16 @@ export abstract class AppConfig {
     embedded: { dir: string; port: number; database: string };
   };
   auth!: {
+    /** HS256 (shared secret) or ES256 (P-256 key pair, public keys published as a JWKS). */
+    algorithm: AccessTokenAlgorithm;
+    /** HS256 key. */
     accessSecret: string;
+    /** ES256 private key (PEM). */
+    privateKeyPem?: string;
+    /** `kid` of the current signing key (ES256); default: its RFC 7638 thumbprint. */
+    keyId?: string;
+    /** Public keys of earlier signing keys, still published and accepted until their tokens expire. */
+    previousPublicKeys: PreviousPublicKey[];
     issuer: string;
     audience: string;
     accessTtlSeconds: number;
@@ -168,8 +182,20 @@ class EnvironmentVariables {
   @IsOptional() @IsString() @Matches(PG_ROLE, { message: 'EMBEDDED_PG_DATABASE must be a lower-case PostgreSQL identifier' })
   EMBEDDED_PG_DATABASE = 'nest_rls_auth';
 
+  @IsOptional() @IsIn(ACCESS_TOKEN_ALGORITHMS, { message: `JWT_ALGORITHM must be one of: ${ACCESS_TOKEN_ALGORITHMS.join(', ')}` })
+  JWT_ALGORITHM: AccessTokenAlgorithm = 'HS256';
+
   @IsOptional() @IsString() @MinLength(32, { message: 'JWT_ACCESS_SECRET must be at least 32 characters' })
   JWT_ACCESS_SECRET?: string;
+
+  @IsOptional() @IsString() @Matches(/-----BEGIN (EC )?PRIVATE KEY-----/, { message: 'JWT_PRIVATE_KEY must be a PEM private key' })
+  JWT_PRIVATE_KEY?: string;
+
+  @IsOptional() @IsString() @Matches(/^[A-Za-z0-9._-]{1,128}$/, { message: 'JWT_KEY_ID must be 1-128 characters of A-Z a-z 0-9 . _ -' })
+  JWT_KEY_ID?: string;
+
+  @IsOptional() @IsString()
+  JWT_PREVIOUS_PUBLIC_KEYS?: string;
 
   @IsOptional() @IsString() @MinLength(1) @MaxLength(200)
   JWT_ISSUER = 'nest-rls-auth';
@@ -221,7 +247,7 @@ export class ConfigError extends Error {
   }
 }
 
-const REQUIRED_IN_PRODUCTION = ['JWT_ACCESS_SECRET', 'REFRESH_TOKEN_SECRET', 'DATABASE_APP_PASSWORD'] as const;
+const REQUIRED_IN_PRODUCTION = ['REFRESH_TOKEN_SECRET', 'DATABASE_APP_PASSWORD'] as const;
 
 function describe(errors: ValidationError[]): string[] {
   return errors.flatMap((e) =>
@@ -246,6 +272,23 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
   if (production) {
     for (const name of REQUIRED_IN_PRODUCTION) {
       if (!raw[name]) problems.push(`${name} is required when NODE_ENV=production (no generated or default secrets in production)`);
+    }
+    const keyVar = vars.JWT_ALGORITHM === 'ES256' ? 'JWT_PRIVATE_KEY' : 'JWT_ACCESS_SECRET';
+    if (!raw[keyVar]) {
+      problems.push(`${keyVar} is required when NODE_ENV=production with JWT_ALGORITHM=${vars.JWT_ALGORITHM} (no generated or default secrets in production)`);
+    }
+  }
+  const privateKeyPem = vars.JWT_PRIVATE_KEY?.replace(/\\n/g, '\n');
+  if (privateKeyPem) {
+    const problem = checkEs256PrivateKey(privateKeyPem);
+    if (problem) problems.push(`JWT_PRIVATE_KEY ${problem}`);
+  }
+  let previousPublicKeys: PreviousPublicKey[] = [];
+  if (vars.JWT_PREVIOUS_PUBLIC_KEYS) {
+    try {
+      previousPublicKeys = parsePreviousKeys(vars.JWT_PREVIOUS_PUBLIC_KEYS);
+    } catch (err) {
+      problems.push(`JWT_PREVIOUS_PUBLIC_KEYS ${(err as Error).message}`);
     }
   }
   if (vars.JWT_ACCESS_SECRET && vars.JWT_ACCESS_SECRET === vars.REFRESH_TOKEN_SECRET) {
@@ -294,7 +337,12 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       embedded: { dir: vars.EMBEDDED_PG_DIR, port: vars.EMBEDDED_PG_PORT, database: vars.EMBEDDED_PG_DATABASE },
     },
     auth: {
-      accessSecret: secret('JWT_ACCESS_SECRET', vars.JWT_ACCESS_SECRET),
+      algorithm: vars.JWT_ALGORITHM,
+      accessSecret:
+        vars.JWT_ALGORITHM === 'HS256' ? secret('JWT_ACCESS_SECRET', vars.JWT_ACCESS_SECRET) : (vars.JWT_ACCESS_SECRET ?? ''),
+      privateKeyPem: vars.JWT_ALGORITHM === 'ES256' ? (privateKeyPem ?? generatedEs256Key(generatedSecrets)) : undefined,
+      keyId: vars.JWT_KEY_ID,
+      previousPublicKeys,
       issuer: vars.JWT_ISSUER,
       audience: vars.JWT_AUDIENCE,
       accessTtlSeconds: vars.ACCESS_TOKEN_TTL,
@@ -319,4 +367,38 @@ function parseTrustProxy(value: string): boolean | number | string {
   if (value === 'false') return false;
   if (/^\d+$/.test(value)) return Number(value);
   return value;
+}
+
+function checkEs256PrivateKey(pem: string): string | undefined {
+  try {
+    const key = createPrivateKey(pem);
+    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+      return 'must be an EC P-256 (prime256v1) private key for ES256';
+    }
+    return undefined;
+  } catch {
+    return 'is not a readable PEM private key';
+  }
+}
+
+function generatedEs256Key(generated: string[]): string {
+  generated.push('JWT_PRIVATE_KEY');
+  return generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+}
+
+function parsePreviousKeys(json: string): PreviousPublicKey[] {
+  const value: unknown = JSON.parse(json);
+  if (!Array.isArray(value)) throw new Error('must be a JSON array of public JWKs');
+  return value.map((jwk: unknown, i) => {
+    const k = jwk as PreviousPublicKey;
+    if (!k || typeof k !== 'object' || typeof k.kid !== 'string' || !k.kid) throw new Error(`entry ${i} must be a JWK with a kid`);
+    if ('d' in k) throw new Error(`entry ${i} must be a public key (it has a private "d")`);
+    if (k.rotatedAt !== undefined && Number.isNaN(Date.parse(k.rotatedAt))) throw new Error(`entry ${i}: rotatedAt must be an ISO 8601 date`);
+    try {
+      createPublicKey({ key: { ...k, rotatedAt: undefined } as JsonWebKey, format: 'jwk' });
+    } catch {
+      throw new Error(`entry ${i} is not a usable public JWK`);
+    }
+    return k;
+  });
 }

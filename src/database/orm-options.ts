@@ -1,18 +1,18 @@
 import { Options } from '@mikro-orm/core';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
-import { AppConfig } from '../config/app-config';
+import type { AuthSettings } from '../auth/auth-settings';
 import { Session } from '../sessions/session.entity';
 import { User } from '../users/user.entity';
 
-export const ENTITIES = [User, Session];
+/** The entities the modules need; a host app using its own MikroORM instance must register them. */
+export const AUTH_ENTITIES = [User, Session];
 
 /** MikroORM options for the runtime connection (the RLS-bound login role). */
-export function runtimeOrmOptions(config: AppConfig, runtimeUrl: string): Options<PostgreSqlDriver> {
-  const db = config.database;
+export function runtimeOrmOptions(db: NonNullable<AuthSettings['database']>): Options<PostgreSqlDriver> {
   return {
     driver: PostgreSqlDriver,
-    clientUrl: runtimeUrl,
-    entities: ENTITIES,
+    clientUrl: db.url,
+    entities: AUTH_ENTITIES,
     discovery: { warnWhenNoEntities: true },
     allowGlobalContext: false,
     forceUtcTimezone: true,

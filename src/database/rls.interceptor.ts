@@ -18,6 +18,7 @@ export abstract class PrincipalVerifier {
 }
 
 const WITHOUT_RLS_TRANSACTION = 'rls:without-transaction';
+const IN_RLS_TRANSACTION = Symbol('nest-rls-auth:in-rls-transaction');
 /** For routes that must answer without a database transaction (health checks). */
 export const WithoutRlsTransaction = (): MethodDecorator & ClassDecorator => SetMetadata(WITHOUT_RLS_TRANSACTION, true);
 
@@ -39,7 +40,11 @@ export class RlsInterceptor implements NestInterceptor {
     if (this.reflector.getAllAndOverride<boolean>(WITHOUT_RLS_TRANSACTION, [context.getHandler(), context.getClass()])) {
       return next.handle();
     }
-    const principal = context.switchToHttp().getRequest<{ user?: RlsPrincipal }>().user;
+    const req = context.switchToHttp().getRequest<{ user?: RlsPrincipal; [IN_RLS_TRANSACTION]?: boolean }>();
+    // Registered globally and on the module's controllers: one transaction per request.
+    if (req[IN_RLS_TRANSACTION]) return next.handle();
+    req[IN_RLS_TRANSACTION] = true;
+    const principal = req.user;
     return from(
       this.rls.runAsUser(principal?.userId ?? null, async () => {
         if (principal && this.verifier) await this.verifier.verify(principal);

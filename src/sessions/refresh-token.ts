@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { AppConfig } from '../config/app-config';
+import { AuthSettings } from '../auth/auth-settings';
 
 export interface RefreshTokenClaims {
   userId: string;
@@ -24,7 +24,7 @@ const PAYLOAD_BYTES = 16 + 16 + 4;
 export class RefreshTokenCodec {
   private readonly key: Buffer;
 
-  constructor(config: AppConfig) {
+  constructor(config: AuthSettings) {
     this.key = createHash('sha256').update('nest-rls-auth refresh v1\0').update(config.auth.refreshSecret).digest();
   }
 

@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectRepository } from '@mikro-orm/nestjs';
-import { AppConfig } from '../config/app-config';
+import { AuthSettings } from '../auth/auth-settings';
 import { RlsContext } from '../database/rls.context';
 import { Session } from './session.entity';
 import { SessionsRepository } from './sessions.repository';
@@ -19,7 +19,7 @@ export class SessionsPurgeService implements OnApplicationBootstrap, OnApplicati
   constructor(
     @InjectRepository(Session) private readonly sessions: SessionsRepository,
     private readonly rls: RlsContext,
-    private readonly config: AppConfig,
+    private readonly config: AuthSettings,
   ) {}
 
   onApplicationBootstrap(): void {

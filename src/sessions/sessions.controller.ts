@@ -1,4 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, ParseUUIDPipe, Patch, Query } from '@nestjs/common';
+import { AuthRoutes } from '../auth/auth-routes.decorator';
 import { ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { AuthPrincipal, CurrentUser } from '../auth/decorators';
 import { ErrorDto } from '../common/error.dto';
@@ -17,6 +18,7 @@ const SessionId = (): MethodDecorator => ApiParam({ name: 'id', format: 'uuid', 
 @ApiTags('sessions')
 @ApiAuthenticated()
 @ApiStandardErrors()
+@AuthRoutes()
 @Controller('sessions')
 export class SessionsController {
   constructor(private readonly sessions: SessionsService) {}

@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { InjectRepository } from '@mikro-orm/nestjs';
 import { AppErrorCode, AppException } from '../common/app.exception';
-import { AppConfig } from '../config/app-config';
+import { AuthSettings } from '../auth/auth-settings';
 import { Clock } from '../database/clock';
 import { RlsContext } from '../database/rls.context';
 import { DeviceInfo } from './device';
@@ -28,7 +28,7 @@ export class SessionsService {
     private readonly tokens: RefreshTokenCodec,
     private readonly rls: RlsContext,
     private readonly clock: Clock,
-    private readonly config: AppConfig,
+    private readonly config: AuthSettings,
   ) {}
 
   /** Opens a session for a user who has just proven who they are. */

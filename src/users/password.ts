@@ -1,6 +1,6 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import * as bcrypt from 'bcrypt';
-import { AppConfig } from '../config/app-config';
+import { AuthSettings } from '../auth/auth-settings';
 
 /** bcrypt only looks at the first 72 bytes; longer passwords are refused, never truncated. */
 export const PASSWORD_MIN_BYTES = 8;
@@ -10,7 +10,7 @@ export const PASSWORD_MAX_BYTES = 72;
 export class PasswordHasher implements OnModuleInit {
   private dummyHash!: string;
 
-  constructor(private readonly config: AppConfig) {}
+  constructor(private readonly config: AuthSettings) {}
 
   async onModuleInit(): Promise<void> {
     // A hash at the configured cost to compare against when an email is unknown, so that answer

@@ -51,7 +51,10 @@ export class UsersService {
    * bcrypt comparison; the caller gives them all the same answer (the reason is for the log only).
    */
   async checkCredentials(email: string, password: string): Promise<CredentialCheck> {
-    const candidate = await this.users.findForLogin(normaliseEmail(email));
+    const lookup = normaliseEmail(email);
+    // MikroORM inlines parameters into the SQL text, where a NUL ends the statement: PostgreSQL then
+    // reports a protocol violation (SQLSTATE 08P01, answered as 503). No stored email holds a NUL.
+    const candidate = lookup.includes('\u0000') ? null : await this.users.findForLogin(lookup);
     const matches = await this.passwords.verify(password, candidate?.passwordHash);
     if (!candidate) return { ok: false, reason: 'unknown_email' };
     if (!matches) return { ok: false, reason: 'wrong_password', userId: candidate.id };

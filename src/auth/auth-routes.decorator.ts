@@ -1,0 +1,13 @@
+import { applyDecorators, UseFilters, UseGuards, UseInterceptors, UsePipes } from '@nestjs/common';
+import { AppExceptionFilter } from '../common/app-exception.filter';
+import { authValidationPipe } from '../common/validation';
+import { RlsInterceptor } from '../database/rls.interceptor';
+import { JwtAuthGuard } from './jwt-auth.guard';
+
+/**
+ * What the module's own controllers need whatever the host app registers globally: the bearer
+ * guard, the RLS transaction, strict validation and the error mapping. (With the global guard and
+ * interceptor registered too, each still runs once per request.)
+ */
+export const AuthRoutes = (): ClassDecorator =>
+  applyDecorators(UseFilters(AppExceptionFilter), UseGuards(JwtAuthGuard), UseInterceptors(RlsInterceptor), UsePipes(authValidationPipe()));
