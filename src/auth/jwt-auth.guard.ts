@@ -23,9 +23,12 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
   override async canActivate(context: ExecutionContext): Promise<boolean> {
     if (this.isPublic(context)) return true;
     const req = context.switchToHttp().getRequest<{ user?: unknown; [ACCESS_TOKEN_KEYS]?: AccessTokenKeys }>();
-    if (req.user) return true;
-    req[ACCESS_TOKEN_KEYS] = this.keys;
-    await super.canActivate(context);
+    // The token is verified once per request (the global guard and the route's own may both run),
+    // but every guard's `onAuthenticated` runs: a host subclass on a route keeps its own check.
+    if (!req.user) {
+      req[ACCESS_TOKEN_KEYS] = this.keys;
+      await super.canActivate(context);
+    }
     await this.onAuthenticated(context);
     return true;
   }

@@ -1,0 +1,117 @@
+import * as api from '../src';
+import type {
+  AuthModuleExtras,
+  AuthModuleOptions,
+  AuthPrincipal,
+  DeviceType,
+  MigrationCommand,
+  MigrationStatus,
+  PublicJwk,
+  ResourceServerOptions,
+  RevocationReason,
+  RlsPrincipal,
+} from '../src';
+
+/**
+ * The package's public API is exactly what src/index.ts exports. Adding a name is a decision (it
+ * becomes a promise to host apps); this list makes it a visible one.
+ */
+const EXPECTED_VALUE_EXPORTS = [
+  // modules and their options
+  'AuthModule',
+  'ResourceServerModule',
+  'AUTH_MODULE_OPTIONS',
+  'AuthSettings',
+  'SessionsModule',
+  'UsersModule',
+  // request context: Row Level Security
+  'RlsContext',
+  'PrincipalVerifier',
+  'RlsInterceptor',
+  'WithoutRlsTransaction',
+  'Clock',
+  // guards and decorators
+  'JwtAuthGuard',
+  'AuthRateLimitGuard',
+  'CurrentSession',
+  'CurrentUser',
+  'Public',
+  // services
+  'AuthService',
+  'SessionsService',
+  'AccessTokenKeys',
+  // DTOs
+  'ChangePasswordDto',
+  'LoginDto',
+  'RefreshDto',
+  'RegisterDto',
+  'TokensDto',
+  'UserDto',
+  'RenameSessionDto',
+  'RevokedCountDto',
+  'RevokeSessionsQueryDto',
+  'SessionDto',
+  'ErrorDto',
+  // errors
+  'AppErrorCode',
+  'AppException',
+  'AppExceptionFilter',
+  // schema
+  'AUTH_ENTITIES',
+  'User',
+  'Session',
+  'DEVICE_TYPES',
+  'REVOCATION_REASONS',
+  'MIGRATIONS_DIR',
+  'runMigrations',
+  'ensureRuntimeRole',
+  'RUNTIME_GROUP_ROLE',
+];
+
+/** Type-only exports: this fails to compile (npm run typecheck, ts-jest) if one goes missing. */
+export type ExpectedTypeExports = [
+  AuthModuleExtras,
+  AuthModuleOptions,
+  AuthPrincipal,
+  DeviceType,
+  MigrationCommand,
+  MigrationStatus,
+  PublicJwk,
+  ResourceServerOptions,
+  RevocationReason,
+  RlsPrincipal,
+];
+
+describe('public API (src/index.ts)', () => {
+  it('exports exactly the expected runtime names', () => {
+    expect(Object.keys(api).sort()).toEqual([...EXPECTED_VALUE_EXPORTS].sort());
+  });
+
+  it('exports no runtime value that is undefined (a re-export of a missing name)', () => {
+    const undefinedExports = Object.entries(api)
+      .filter(([, value]) => value === undefined)
+      .map(([name]) => name);
+    expect(undefinedExports).toEqual([]);
+  });
+
+  it('keeps internals out: key implementations, the strategy, repositories, config and the database launcher', () => {
+    const internals = [
+      'LocalAccessTokenKeys',
+      'RemoteJwksKeys',
+      'JwtStrategy',
+      'AccessTokenService',
+      'SessionsRepository',
+      'SessionPrincipalVerifier',
+      'RefreshTokenCodec',
+      'AppConfig',
+      'loadConfig',
+      'authOptionsFromConfig',
+      'resolveAuthSettings',
+      'prepareDatabase',
+      'EmbeddedDatabase',
+      'AppModule',
+      'configureApp',
+    ];
+    expect(internals.filter((name) => name in api)).toEqual([]);
+  });
+});

@@ -1,0 +1,315 @@
+/**
+ * An issuing app (AuthModule, ES256, publishing its JWKS) and a resource server
+ * (AuthModule.forResourceServer, no database) in one test, both listening on loopback ports: the
+ * resource server fetches the issuer's JWKS over real HTTP and the requests go over real HTTP too.
+ *
+ * The resource server has no database, so it cannot see session revocation: a revoked session's
+ * access token keeps working there until it expires (the last test shows this documented limit).
+ */
+import { Controller, Get, INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { createHmac, generateKeyPairSync, JsonWebKey, KeyObject, randomUUID } from 'node:crypto';
+import * as jwt from 'jsonwebtoken';
+import request from 'supertest';
+import { AuthModule, AuthModuleOptions, AuthPrincipal, Clock, CurrentSession, CurrentUser, TokensDto } from '../src';
+import { uniqueEmail } from './support/factories';
+import { freePort } from './support/net';
+import { createTestDatabase, TestDatabase } from './support/test-database';
+
+const ISSUER = 'https://issuer.example.test';
+const AUDIENCE = 'orders-api';
+const ACCESS_TTL_SECONDS = 120;
+const MIN_REFETCH_MS = 1000;
+
+/** Real time plus an offset the test moves forward. */
+class ShiftedClock extends Clock {
+  offsetMs = 0;
+  override now(): Date {
+    return new Date(Date.now() + this.offsetMs);
+  }
+}
+
+@Controller('orders')
+class OrdersController {
+  @Get('mine')
+  mine(@CurrentUser() user: AuthPrincipal, @CurrentSession() sessionId: string): { user: AuthPrincipal; sessionId: string } {
+    return { user, sessionId };
+  }
+}
+
+function newKeyPair(): { privateKeyPem: string; publicKey: KeyObject; privateKey: KeyObject } {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  return { privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), publicKey, privateKey };
+}
+
+const b64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+interface Issuer {
+  app: INestApplication;
+  clock: ShiftedClock;
+  url: string;
+}
+
+describe('resource server verifying the issuer’s tokens against its JWKS over HTTP', () => {
+  let db: TestDatabase;
+  let port: number;
+  let jwksRequests = 0;
+  let issuer: Issuer;
+  let rs: INestApplication;
+  const k1 = newKeyPair();
+  const k2 = newKeyPair();
+  let user: { id: string; email: string; password: string };
+  let k1Tokens: TokensDto;
+
+  async function startIssuer(options: {
+    privateKeyPem: string;
+    keyId: string;
+    previousPublicKeys?: AuthModuleOptions['accessToken']['previousPublicKeys'];
+  }): Promise<Issuer> {
+    const clock = new ShiftedClock();
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        AuthModule.forRoot({
+          accessToken: {
+            algorithm: 'ES256',
+            privateKeyPem: options.privateKeyPem,
+            keyId: options.keyId,
+            previousPublicKeys: options.previousPublicKeys,
+            issuer: ISSUER,
+            audience: AUDIENCE,
+            ttlSeconds: ACCESS_TTL_SECONDS,
+          },
+          refreshToken: { secret: 'issuer-refresh-secret-0123456789abcdef01234567' },
+          bcryptCost: 4,
+          database: { url: db.runtimeUrl },
+          rateLimit: { loginPerIp: 10_000, loginPerAccount: 10_000, registerPerIp: 10_000, refreshPerIp: 10_000 },
+        }),
+      ],
+    })
+      .overrideProvider(Clock)
+      .useValue(clock)
+      .compile();
+    const app = moduleRef.createNestApplication({ logger: ['error'] });
+    // Counts the resource server's key fetches.
+    app.use((req: { path: string; headers: Record<string, unknown> }, _res: unknown, next: () => void) => {
+      if (req.path === '/.well-known/jwks.json' && !req.headers['x-test-probe']) jwksRequests++;
+      next();
+    });
+    await app.listen(port, '127.0.0.1');
+    return { app, clock, url: `http://127.0.0.1:${port}` };
+  }
+
+  async function jwks(): Promise<{ keys: (JsonWebKey & { kid: string })[] }> {
+    // The test's own look, not counted as one of the resource server's fetches.
+    const res = await fetch(`${issuer.url}/.well-known/jwks.json`, { headers: { 'x-test-probe': '1' } });
+    expect(res.status).toBe(200);
+    return (await res.json()) as { keys: (JsonWebKey & { kid: string })[] };
+  }
+
+  async function login(): Promise<TokensDto> {
+    const res = await fetch(`${issuer.url}/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: user.email, password: user.password }),
+    });
+    expect(res.status).toBe(200);
+    return (await res.json()) as TokensDto;
+  }
+
+  /** Status of GET /auth/me on the issuer (its own verification plus its session check). */
+  async function issuerStatus(token: string): Promise<number> {
+    const res = await fetch(`${issuer.url}/auth/me`, { headers: { authorization: `Bearer ${token}` } });
+    return res.status;
+  }
+
+  const onRs = (token: string) => request(rs.getHttpServer()).get('/orders/mine').set('Authorization', `Bearer ${token}`);
+
+  /** A token signed by the test itself, valid unless `claims`/`options` say otherwise. */
+  function sign(key: { privateKey: KeyObject }, kid: string, claims: Record<string, unknown> = {}, options: jwt.SignOptions = {}): string {
+    const payload: Record<string, unknown> = { sub: user.id, sid: k1Tokens.sessionId, typ: 'access', ...claims };
+    const defaults: jwt.SignOptions = { algorithm: 'ES256', keyid: kid, issuer: ISSUER, audience: AUDIENCE };
+    if (payload.exp === undefined) defaults.expiresIn = 60;
+    return jwt.sign(payload, key.privateKey, { ...defaults, ...options });
+  }
+
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    port = await freePort();
+    issuer = await startIssuer({ privateKeyPem: k1.privateKeyPem, keyId: 'k1' });
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        AuthModule.forResourceServer({
+          jwksUri: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+          issuer: ISSUER,
+          audience: AUDIENCE,
+          minRefetchIntervalMs: MIN_REFETCH_MS,
+        }),
+      ],
+      controllers: [OrdersController],
+    }).compile();
+    rs = moduleRef.createNestApplication({ logger: ['error'] });
+    await rs.listen(0, '127.0.0.1');
+
+    const email = uniqueEmail('rs');
+    const password = 'resource-server-pw-1';
+    const registered = await fetch(`${issuer.url}/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password }),
+    });
+    expect(registered.status).toBe(201);
+    user = { id: ((await registered.json()) as { id: string }).id, email, password };
+    k1Tokens = await login();
+  });
+
+  afterAll(async () => {
+    await rs?.close();
+    await issuer?.app.close();
+    await db?.drop();
+  });
+
+  it('publishes the ES256 public key with kid k1 at /.well-known/jwks.json, without the private part', async () => {
+    const { keys } = await jwks();
+    const { x, y } = k1.publicKey.export({ format: 'jwk' });
+    expect(keys).toEqual([{ kty: 'EC', crv: 'P-256', x, y, kid: 'k1', alg: 'ES256', use: 'sig' }]);
+    expect(keys[0]).not.toHaveProperty('d');
+  });
+
+  it('accepts a token from the issuer’s login on the resource server: 200 with @CurrentUser and @CurrentSession filled', async () => {
+    const before = jwksRequests;
+    const res = await onRs(k1Tokens.accessToken).expect(200);
+    expect(res.body).toEqual({ user: { userId: user.id, sessionId: k1Tokens.sessionId }, sessionId: k1Tokens.sessionId });
+    expect(jwksRequests - before).toBe(1); // the resource server's first request fetched the key set
+    await onRs(k1Tokens.accessToken).expect(200);
+    await onRs(sign(k1, 'k1')).expect(200); // the test's own signing works too (control for the refusals below)
+    expect(jwksRequests - before).toBe(1); // known kid: served from the cache
+  });
+
+  it('refuses requests without a token or with a malformed one', async () => {
+    await request(rs.getHttpServer()).get('/orders/mine').expect(401);
+    await onRs('not.a.jwt').expect(401);
+  });
+
+  it('refuses a token whose payload was altered (signature no longer matches)', async () => {
+    const [header, payload, signature] = k1Tokens.accessToken.split('.');
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    const forged = `${header}.${b64url({ ...claims, sub: randomUUID() })}.${signature}`;
+    await onRs(forged).expect(401);
+    const extended = `${header}.${b64url({ ...claims, exp: claims.exp + 3600 })}.${signature}`;
+    await onRs(extended).expect(401);
+  });
+
+  it('refuses a token whose signature was altered', async () => {
+    const [header, payload, signature] = k1Tokens.accessToken.split('.');
+    const bytes = Buffer.from(signature, 'base64url');
+    bytes[10] ^= 0x01;
+    await onRs(`${header}.${payload}.${bytes.toString('base64url')}`).expect(401);
+    await onRs(`${header}.${payload}.`).expect(401);
+  });
+
+  it('refuses an expired token signed with the issuer’s own key', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    await onRs(sign(k1, 'k1', { iat: now - 300, exp: now - 60 })).expect(401);
+  });
+
+  it('refuses a token for another audience or from another issuer, signed with the issuer’s own key', async () => {
+    await onRs(sign(k1, 'k1', {}, { audience: 'billing-api' })).expect(401);
+    await onRs(sign(k1, 'k1', {}, { issuer: 'https://evil.example.test' })).expect(401);
+  });
+
+  it('refuses an unsigned token (alg: none), with or without a kid', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { sub: user.id, sid: k1Tokens.sessionId, typ: 'access', iss: ISSUER, aud: AUDIENCE, iat: now, exp: now + 60 };
+    await onRs(`${b64url({ alg: 'none', typ: 'JWT', kid: 'k1' })}.${b64url(claims)}.`).expect(401);
+    await onRs(`${b64url({ alg: 'none', typ: 'JWT' })}.${b64url(claims)}.`).expect(401);
+    expect(await issuerStatus(`${b64url({ alg: 'none', typ: 'JWT', kid: 'k1' })}.${b64url(claims)}.`)).toBe(401);
+  });
+
+  it('refuses an HS256 token keyed with the published public key (algorithm confusion) on the resource server and on the issuer', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { sub: user.id, sid: k1Tokens.sessionId, typ: 'access', iss: ISSUER, aud: AUDIENCE, iat: now, exp: now + 60 };
+    const publicPem = k1.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const { keys } = await jwks();
+    for (const [secret, header] of [
+      [publicPem, { alg: 'HS256', typ: 'JWT', kid: 'k1' }],
+      [publicPem, { alg: 'HS256', typ: 'JWT' }],
+      [JSON.stringify(keys[0]), { alg: 'HS256', typ: 'JWT', kid: 'k1' }],
+    ] as const) {
+      const input = `${b64url(header)}.${b64url(claims)}`;
+      const token = `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
+      await onRs(token).expect(401);
+      expect(await issuerStatus(token)).toBe(401);
+    }
+    // Control: the issuer accepts its own token on the same route.
+    expect(await issuerStatus(k1Tokens.accessToken)).toBe(200);
+  });
+
+  it('refuses a token with an unknown kid, refetching the JWKS at most once per minRefetchIntervalMs', async () => {
+    const stranger = newKeyPair();
+    await sleep(MIN_REFETCH_MS + 100);
+    const before = jwksRequests;
+    const burst = await Promise.all(Array.from({ length: 10 }, (_, i) => onRs(sign(stranger, `forged-${i}`))));
+    expect(burst.map((r) => r.status)).toEqual(Array(10).fill(401));
+    for (let i = 0; i < 5; i++) await onRs(sign(stranger, `forged-seq-${i}`)).expect(401);
+    await onRs(sign(stranger, 'k1')).expect(401); // a known kid with the wrong key: no fetch either
+    expect(jwksRequests - before).toBe(1);
+
+    await sleep(MIN_REFETCH_MS + 100);
+    await onRs(sign(stranger, 'forged-later')).expect(401);
+    expect(jwksRequests - before).toBe(2);
+    // Valid tokens keep working throughout.
+    await onRs(k1Tokens.accessToken).expect(200);
+  });
+
+  it('after rotation to k2 on a restarted issuer: k1 tokens keep verifying until they expire, k2 tokens verify after one refetch, then k1 is retired', async () => {
+    await onRs(k1Tokens.accessToken).expect(200); // the resource server has k1 (fetched now or earlier)
+    const [oldJwk] = (await jwks()).keys;
+    expect(oldJwk.kid).toBe('k1');
+    const rotatedAt = new Date().toISOString();
+    await issuer.app.close();
+    issuer = await startIssuer({ privateKeyPem: k2.privateKeyPem, keyId: 'k2', previousPublicKeys: [{ ...oldJwk, kid: 'k1', rotatedAt }] });
+
+    expect((await jwks()).keys.map((k) => k.kid)).toEqual(['k2', 'k1']);
+    const fetchesBefore = jwksRequests;
+    // The resource server still has k1 cached.
+    await onRs(k1Tokens.accessToken).expect(200);
+    expect(jwksRequests).toBe(fetchesBefore);
+
+    const k2Tokens = await login();
+    expect(JSON.parse(Buffer.from(k2Tokens.accessToken.split('.')[0], 'base64url').toString()).kid).toBe('k2');
+    await sleep(MIN_REFETCH_MS + 100); // the unknown-kid test's last fetch must be far enough back
+    const res = await onRs(k2Tokens.accessToken).expect(200);
+    expect(res.body.sessionId).toBe(k2Tokens.sessionId);
+    expect(jwksRequests - fetchesBefore).toBe(1);
+    // The refetched set still has k1: the old token keeps verifying, without another fetch.
+    await onRs(k1Tokens.accessToken).expect(200);
+    expect(jwksRequests - fetchesBefore).toBe(1);
+    // And the issuer itself accepts both.
+    expect(await issuerStatus(k1Tokens.accessToken)).toBe(200);
+    expect(await issuerStatus(k2Tokens.accessToken)).toBe(200);
+
+    // Past rotatedAt + access TTL every k1 token has expired: the issuer stops publishing and accepting k1.
+    issuer.clock.offsetMs = (ACCESS_TTL_SECONDS + 1) * 1000;
+    expect((await jwks()).keys.map((k) => k.kid)).toEqual(['k2']);
+    expect(await issuerStatus(k1Tokens.accessToken)).toBe(401);
+    expect(await issuerStatus(k2Tokens.accessToken)).toBe(200);
+
+    // Once the resource server next refetches (here: an unknown kid), it drops k1 too.
+    await sleep(MIN_REFETCH_MS + 100);
+    await onRs(sign(newKeyPair(), 'k3-not-yet')).expect(401);
+    expect(jwksRequests - fetchesBefore).toBe(2);
+    await onRs(k1Tokens.accessToken).expect(401);
+    await onRs(k2Tokens.accessToken).expect(200);
+  });
+
+  it('does not see session revocation (no database): a logged-out session’s access token passes until it expires', async () => {
+    const tokens = await login();
+    await onRs(tokens.accessToken).expect(200);
+    const logout = await fetch(`${issuer.url}/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${tokens.accessToken}` } });
+    expect(logout.status).toBe(204);
+    expect(await issuerStatus(tokens.accessToken)).toBe(401);
+    await onRs(tokens.accessToken).expect(200);
+  });
+});
