@@ -6,6 +6,7 @@ import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module';
+import { inputProblem } from './common/validation';
 import { AppConfig } from './config/app-config';
 import { setupSwagger } from './docs/swagger';
 import { HTTP_LOGGER } from './logging/logging.module';
@@ -36,27 +37,12 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
     const malformed = err instanceof SyntaxError && (err as { type?: unknown }).type === 'entity.parse.failed';
     next(malformed ? new BadRequestException('Malformed JSON body') : err);
   });
-  // ValidationPipe and class-transformer walk a body recursively: a deeply nested one (a 16kb body
-  // holds 8000 levels of `[`) overflowed the stack and answered 500. No route takes nested input.
+  // Every body, also on routes that ignore theirs, gets the checks the module's validation pipe makes.
   express.use((req: Request, _res: Response, next: NextFunction) => {
-    next(nestedDeeperThan(req.body, MAX_JSON_DEPTH) ? new BadRequestException('JSON body is nested too deeply') : undefined);
+    const problem = inputProblem(req.body);
+    next(problem ? new BadRequestException(problem) : undefined);
   });
   if (config.http.docsEnabled) setupSwagger(app);
-}
-
-/** The deepest nesting of objects and arrays a JSON body may have (the top level counts as 1). */
-export const MAX_JSON_DEPTH = 32;
-
-/** Iterative, so that measuring a hostile body cannot overflow the stack either. */
-function nestedDeeperThan(value: unknown, max: number): boolean {
-  const pending: Array<[unknown, number]> = [[value, 1]];
-  while (pending.length) {
-    const [node, depth] = pending.pop()!;
-    if (node === null || typeof node !== 'object') continue;
-    if (depth > max) return true;
-    for (const child of Object.values(node)) pending.push([child, depth + 1]);
-  }
-  return false;
 }
 
 export async function createApp(config: AppConfig, runtimeUrl: string, logStream?: DestinationStream): Promise<NestExpressApplication> {

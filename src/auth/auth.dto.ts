@@ -67,6 +67,7 @@ export class LoginDto {
   @Transform(trim)
   @IsString()
   @MaxLength(254)
+  @Matches(NO_CONTROL_CHARS, { message: 'email must not contain control characters' })
   email!: string;
 
   /** Only the upper bound: a stored password is never longer, and bcrypt must not truncate. */

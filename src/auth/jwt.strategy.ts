@@ -9,6 +9,8 @@ import { AuthPrincipal } from './decorators';
 export const ACCESS_TOKEN_TYPE = 'access';
 /** Where the guard puts the keys (and pinned settings) of the module that protects the route. */
 export const ACCESS_TOKEN_KEYS = Symbol('nest-rls-auth:access-token-keys');
+/** ACCESS_TOKEN_TTL cannot exceed this (config), so no genuine token lives longer. */
+const MAX_ACCESS_TOKEN_LIFETIME_SECONDS = 86_400;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 type KeyedRequest = Request & { [ACCESS_TOKEN_KEYS]?: AccessTokenKeys };
@@ -59,10 +61,14 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
 
   validate(req: KeyedRequest, payload: Record<string, unknown>): AuthPrincipal {
     const keys = req[ACCESS_TOKEN_KEYS];
-    const { sub, sid, typ, iss, aud } = payload;
+    const { sub, sid, typ, iss, aud, exp, iat } = payload;
     const audiences = Array.isArray(aud) ? aud : [aud];
     if (
       !keys ||
+      // jsonwebtoken checks `exp` only when present: require it, and a bounded lifetime.
+      typeof exp !== 'number' ||
+      typeof iat !== 'number' ||
+      exp - iat > MAX_ACCESS_TOKEN_LIFETIME_SECONDS ||
       iss !== keys.issuer ||
       !audiences.includes(keys.audience) ||
       typ !== ACCESS_TOKEN_TYPE ||

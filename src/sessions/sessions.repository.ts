@@ -1,4 +1,5 @@
 import { EntityRepository } from '@mikro-orm/postgresql';
+import { query } from '../database/sql';
 import { DeviceInfo } from './device';
 import { RevocationReason, Session } from './session.entity';
 
@@ -37,15 +38,12 @@ export class SessionsRepository extends EntityRepository<Session> {
    */
   async isActive(id: string, now: Date): Promise<boolean> {
     const em = this.getEntityManager();
-    const rows = await em
-      .getConnection()
-      .execute<unknown[]>(
-        `select 1 from sessions s join users u on u.id = s.user_id
-          where s.id = ? and s.is_revoked = false and s.expires_at > ? and u.is_active`,
-        [id, now],
-        'all',
-        em.getTransactionContext(),
-      );
+    const rows = await query<unknown>(
+      em,
+      `select 1 from sessions s join users u on u.id = s.user_id
+        where s.id = ? and s.is_revoked = false and s.expires_at > ? and u.is_active`,
+      [id, now],
+    );
     return rows.length > 0;
   }
 
@@ -63,18 +61,15 @@ export class SessionsRepository extends EntityRepository<Session> {
    */
   async lockForRefresh(id: string): Promise<{ session: Session; userActive: boolean } | null> {
     const em = this.getEntityManager();
-    const rows = await em
-      .getConnection()
-      .execute<(Record<string, unknown> & { user_active: boolean })[]>(
-        `select s.*, u.is_active as user_active from sessions s join users u on u.id = s.user_id
-          where s.id = ? for update of s`,
-        [id],
-        'all',
-        em.getTransactionContext(),
-      );
+    const rows = await query<Record<string, unknown> & { user_active: boolean }>(
+      em,
+      `select s.*, u.is_active as user_active from sessions s join users u on u.id = s.user_id
+        where s.id = ? for update of s`,
+      [id],
+    );
     if (!rows[0]) return null;
     const { user_active: userActive, ...row } = rows[0];
-    return { session: em.map(Session, row, { schema: undefined }), userActive };
+    return { session: em.map(Session, row), userActive };
   }
 
   async rotate(id: string, change: { refreshTokenHash: string; lastUsedAt: Date; expiresAt: Date }): Promise<void> {
@@ -92,29 +87,22 @@ export class SessionsRepository extends EntityRepository<Session> {
   /** Revokes every unrevoked session of the current user except `keepId` (if given); returns their ids. */
   async revokeAll(reason: RevocationReason, now: Date, keepId?: string): Promise<string[]> {
     const em = this.getEntityManager();
-    const rows = await em
-      .getConnection()
-      .execute<{ id: string }[]>(
-        `update sessions set is_revoked = true, revoked_at = ?, revoked_reason = ?
-          where is_revoked = false${keepId ? ' and id <> ?' : ''} returning id`,
-        keepId ? [now, reason, keepId] : [now, reason],
-        'all',
-        em.getTransactionContext(),
-      );
+    const rows = await query<{ id: string }>(
+      em,
+      `update sessions set is_revoked = true, revoked_at = ?, revoked_reason = ?
+        where is_revoked = false${keepId ? ' and id <> ?' : ''} returning id`,
+      keepId ? [now, reason, keepId] : [now, reason],
+    );
     return rows.map((r) => r.id);
   }
 
   /** One batch of the purge, through the SECURITY DEFINER door (it sees every user's rows). */
   async purgeBatch(retentionSeconds: number, limit: number): Promise<number> {
     const em = this.getEntityManager();
-    const rows = await em
-      .getConnection()
-      .execute<{ removed: number }[]>(
-        'select purge_ended_sessions(make_interval(secs => ?), ?) as removed',
-        [retentionSeconds, limit],
-        'all',
-        em.getTransactionContext(),
-      );
+    const rows = await query<{ removed: number }>(em, 'select purge_ended_sessions(make_interval(secs => ?), ?) as removed', [
+      retentionSeconds,
+      limit,
+    ]);
     return Number(rows[0]?.removed ?? 0);
   }
 }

@@ -1,4 +1,5 @@
 import { EntityRepository } from '@mikro-orm/postgresql';
+import { query } from '../database/sql';
 import { User } from './user.entity';
 
 export interface LoginCandidate {
@@ -11,12 +12,10 @@ export interface LoginCandidate {
 export class UsersRepository extends EntityRepository<User> {
   /** The pre-authentication door (SECURITY DEFINER `auth_find_login`): the only lookup by email. */
   async findForLogin(email: string): Promise<LoginCandidate | null> {
-    const em = this.getEntityManager();
-    const rows = await em.getConnection().execute<{ id: string; password_hash: string; is_active: boolean }[]>(
+    const rows = await query<{ id: string; password_hash: string; is_active: boolean }>(
+      this.getEntityManager(),
       'select id, password_hash, is_active from auth_find_login(?)',
       [email],
-      'all',
-      em.getTransactionContext(),
     );
     const row = rows[0];
     return row ? { id: row.id, passwordHash: row.password_hash, isActive: row.is_active } : null;
