@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { createHash, createPrivateKey, createPublicKey, KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, createSecretKey, KeyObject } from 'node:crypto';
 import { AccessTokenAlgorithm } from '../config/app-config';
 import { AuthSettings } from './auth-settings';
 import { Clock } from '../database/clock';
@@ -57,6 +57,8 @@ export class LocalAccessTokenKeys extends AccessTokenKeys {
   readonly audience: string;
   readonly keyId?: string;
   private readonly signing: string | KeyObject;
+  /** HS256: the secret as a KeyObject, made once (jsonwebtoken otherwise tries to parse it as a public key on every verify). */
+  private readonly secretKey?: KeyObject;
   private readonly current?: { jwk: PublicJwk; key: KeyObject };
   private readonly retired: RetiredKey[];
 
@@ -71,6 +73,7 @@ export class LocalAccessTokenKeys extends AccessTokenKeys {
     this.audience = auth.audience;
     if (auth.algorithm === 'HS256') {
       this.signing = auth.accessSecret;
+      this.secretKey = createSecretKey(Buffer.from(auth.accessSecret, 'utf8'));
       this.retired = [];
       return;
     }
@@ -99,7 +102,7 @@ export class LocalAccessTokenKeys extends AccessTokenKeys {
   }
 
   async verificationKey(kid: string | undefined): Promise<string | KeyObject | undefined> {
-    if (this.algorithm === 'HS256') return kid === undefined ? (this.signing as string) : undefined;
+    if (this.algorithm === 'HS256') return kid === undefined ? this.secretKey : undefined;
     if (kid === this.current!.jwk.kid) return this.current!.key;
     return this.liveRetired().find((k) => k.jwk.kid === kid)?.key;
   }

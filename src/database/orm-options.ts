@@ -23,7 +23,8 @@ export function runtimeOrmOptions(db: NonNullable<AuthSettings['database']>): Op
       acquireConnectionTimeout: db.acquireTimeoutMs,
       connection: {
         application_name: 'nest-rls-auth',
-        statement_timeout: db.statementTimeoutMs,
+        // No `statement_timeout` startup parameter: PgBouncer refuses the connection ("unsupported
+        // startup parameter"). RlsContext sets the timeout locally in every transaction instead.
         connectionTimeoutMillis: db.acquireTimeoutMs,
       },
     },
