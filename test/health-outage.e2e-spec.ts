@@ -1,11 +1,6 @@
-import { ChildProcess, spawn } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import type { Response } from 'supertest';
-import type { EmbeddedDatabaseOptions } from '../src/database/embedded-postgres';
 import { bearer, login, newUser, TestUser, Tokens } from './support/factories';
-import { freePort } from './support/net';
+import { OwnPostgres, startOwnPostgres } from './support/own-postgres';
 import { createTestApp, TestApp } from './support/test-app';
 import { testDatabaseAt, withClient } from './support/test-database';
 
@@ -21,60 +16,6 @@ function expectNoDriverText(res: Response): void {
   expect(res.text).not.toMatch(/ECONNREFUSED|ECONNRESET|Knex|pg_|postgres|127\.0\.0\.1|connect|terminat|select|timeout|\bat \S+ \(/i);
 }
 
-/**
- * An `EmbeddedDatabase` (src/database/embedded-postgres.ts) run in a child Node process: the package
- * is ESM-only and loaded with a real dynamic import(), which Jest's module sandbox refuses without
- * --experimental-vm-modules. The child starts the server, reports the owner URL, and stops it (and
- * exits) when told to or when the test process goes away.
- */
-const CHILD = `
-const { EmbeddedDatabase } = require(process.env.NRA_EMBEDDED_MODULE);
-const db = new EmbeddedDatabase(JSON.parse(process.env.NRA_EMBEDDED_OPTIONS));
-let stopping;
-const stop = () => (stopping ??= db.stop().catch((err) => console.error(err)).finally(() => process.exit(0)));
-process.on('message', (m) => m === 'stop' && stop());
-process.on('disconnect', stop);
-db.start().then(
-  (url) => process.send({ url }),
-  (err) => { console.error(err); process.exit(1); },
-);
-`;
-
-interface EmbeddedServerProcess {
-  ownerUrl: string;
-  /** Stops PostgreSQL (fast shutdown: open connections are cut) and waits for the child to exit. */
-  stop(): Promise<void>;
-}
-
-async function startEmbeddedServer(options: EmbeddedDatabaseOptions): Promise<EmbeddedServerProcess> {
-  const root = resolve(__dirname, '..');
-  const child: ChildProcess = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', CHILD], {
-    cwd: root,
-    env: {
-      ...process.env,
-      NRA_EMBEDDED_MODULE: join(root, 'src/database/embedded-postgres.ts'),
-      NRA_EMBEDDED_OPTIONS: JSON.stringify(options),
-    },
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  const ownerUrl = await new Promise<string>((done, fail) => {
-    child.once('message', (m: { url?: string }) => (m.url ? done(m.url) : fail(new Error('no URL from the embedded server'))));
-    child.once('exit', (code) => fail(new Error(`the embedded server process exited (${code}) before starting:\n${stderr}`)));
-  });
-  return {
-    ownerUrl,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null && child.connected) child.send('stop');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      await exited;
-      clearTimeout(killer);
-    },
-  };
-}
-
 async function timed(req: PromiseLike<Response>): Promise<{ res: Response; ms: number }> {
   const started = Date.now();
   const res = await req;
@@ -83,31 +24,21 @@ async function timed(req: PromiseLike<Response>): Promise<{ res: Response; ms: n
 
 /**
  * The service's own PostgreSQL goes away and comes back while the service keeps running: an
- * embedded server of this file's own (in both test modes), stopped and started again on the same
- * data directory and port.
+ * embedded server of this file's own (in both test modes; see support/own-postgres.ts), stopped and
+ * started again on the same data directory and port.
  */
 describe('database outage and recovery without restarting the service', () => {
-  let dir: string | undefined;
+  let pg: OwnPostgres | undefined;
   let port: number;
-  let server: EmbeddedServerProcess | undefined;
+  let ownerUrl: string;
   let t: TestApp | undefined;
   let user: TestUser;
   let tokens: Tokens;
 
-  let ownerUrl: string;
-  const startServer = async (): Promise<string> => {
-    server = await startEmbeddedServer({ dir: join(dir!, 'data'), port, database: 'nra_outage' });
-    return server.ownerUrl;
-  };
-  const stopServer = async (): Promise<void> => {
-    await server?.stop();
-  };
-
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'nra-outage-pg-'));
-    await chmod(dir, 0o755); // the server runs as the `postgres` system user when tests run as root
-    port = await freePort();
-    ownerUrl = await startServer();
+    pg = await startOwnPostgres({ database: 'nra_outage', prefix: 'nra-outage-pg-' });
+    port = pg.port;
+    ownerUrl = pg.ownerUrl;
     const db = await testDatabaseAt(ownerUrl);
     t = await createTestApp({ db, env: { DATABASE_ACQUIRE_TIMEOUT_MS: String(ACQUIRE_TIMEOUT_MS) } });
     user = await newUser(t.http);
@@ -118,11 +49,7 @@ describe('database outage and recovery without restarting the service', () => {
     try {
       await t?.close();
     } finally {
-      try {
-        await stopServer();
-      } finally {
-        if (dir) await rm(dir, { recursive: true, force: true });
-      }
+      await pg?.close();
     }
   }, 60_000);
 
@@ -136,7 +63,7 @@ describe('database outage and recovery without restarting the service', () => {
   });
 
   it(`reports 503 {status: error, database: down} within ${HEALTH_DOWN_BOUND_MS} ms once the database server stops`, async () => {
-    await stopServer();
+    await pg!.stop();
     // Really down: nothing answers on its port.
     await expect(withClient(ownerUrl, (c) => c.query('select 1'))).rejects.toThrow();
 
@@ -160,7 +87,7 @@ describe('database outage and recovery without restarting the service', () => {
   });
 
   it(`returns to 200 within ${RECOVERY_POLLS} polls once the database is back, and the same access token works again`, async () => {
-    await startServer();
+    await pg!.start();
 
     let last: Response | undefined;
     for (let poll = 0; poll < RECOVERY_POLLS; poll++) {

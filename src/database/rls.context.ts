@@ -1,6 +1,7 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { TransactionContext } from '@mikro-orm/core';
-import { EntityManager } from '@mikro-orm/postgresql';
+import { EntityManager, Knex } from '@mikro-orm/postgresql';
+import { AuthSettings } from '../auth/auth-settings';
 import { AppException } from '../common/app.exception';
 
 export const RLS_SETTING = 'app.current_user_id';
@@ -14,7 +15,15 @@ export const RLS_SETTING = 'app.current_user_id';
  */
 @Injectable()
 export class RlsContext {
-  constructor(private readonly em: EntityManager) {}
+  /** DATABASE_STATEMENT_TIMEOUT_MS, when the module owns its connection (not with `useHostOrm`). */
+  private readonly statementTimeout?: string;
+
+  constructor(
+    private readonly em: EntityManager,
+    @Optional() settings?: AuthSettings,
+  ) {
+    if (settings?.database) this.statementTimeout = String(settings.database.statementTimeoutMs);
+  }
 
   /**
    * Runs `fn` as `userId` (null: anonymous, sees no user-owned rows). Inside an open transaction
@@ -25,11 +34,11 @@ export class RlsContext {
   async runAsUser<T>(userId: string | null, fn: (em: EntityManager) => Promise<T>): Promise<T> {
     const current = TransactionContext.getEntityManager(this.em.name) as EntityManager | undefined;
     if (current?.isInTransaction()) {
-      await setCurrentUser(current, userId);
+      await setCurrentUser(current, userId, this.statementTimeout);
       return fn(current);
     }
     const outcome = await this.em.fork().transactional(async (em) => {
-      await setCurrentUser(em, userId);
+      await setCurrentUser(em, userId, this.statementTimeout);
       try {
         return { value: await fn(em) };
       } catch (err) {
@@ -43,11 +52,37 @@ export class RlsContext {
   }
 }
 
-/** Sets the RLS identity with server-side bound parameters (not client-side interpolation). */
-async function setCurrentUser(em: EntityManager, userId: string | null): Promise<void> {
-  await em
-    .getConnection()
-    .getKnex()
-    .raw('select set_config(?, ?, true)', [RLS_SETTING, userId ?? ''])
-    .transacting(em.getTransactionContext()!);
+/**
+ * Sets the RLS identity with server-side bound parameters (not client-side interpolation), and the
+ * statement timeout, both transaction-local: behind a transaction-pooling PgBouncer a connection's
+ * startup parameters cannot carry the timeout, and a session-level SET would stay on a server
+ * connection that other clients share.
+ */
+async function setCurrentUser(em: EntityManager, userId: string | null, statementTimeout?: string): Promise<void> {
+  const trx = em.getTransactionContext<Knex.Transaction>()!;
+  const [sql, params] =
+    statementTimeout === undefined
+      ? ['select set_config(?, ?, true)', [RLS_SETTING, userId ?? '']]
+      : ["select set_config(?, ?, true), set_config('statement_timeout', ?, true)", [RLS_SETTING, userId ?? '', statementTimeout]];
+  try {
+    await em.getConnection().getKnex().raw(sql, params).transacting(trx);
+  } catch (err) {
+    throw await beginFailure(trx, err);
+  }
+}
+
+/**
+ * When the connection dies under a transaction's BEGIN (the database restarting, a terminated
+ * backend), knex still hands the transaction out, marked complete, and its first query fails with a
+ * bare "Transaction query already complete" — an error no status can be derived from (it became a
+ * 500). The BEGIN's own error (a connection error or SQLSTATE 57P01, which map to 503) is what the
+ * transaction's execution promise was rejected with; this returns that one instead.
+ */
+async function beginFailure(trx: Knex.Transaction, err: unknown): Promise<unknown> {
+  if (!trx.isCompleted()) return err;
+  const cause = await trx.executionPromise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  return cause ?? err;
 }

@@ -70,8 +70,9 @@ export class SessionsService {
         }
         const next = this.tokens.issue({ ...claims, generation: claims.generation + 1 });
         const change = { refreshTokenHash: this.tokens.hash(next), lastUsedAt: now, expiresAt: this.nextExpiry(session.createdAt, now) };
+        // Written with one UPDATE; the loaded entity is left as read (changing it would make the
+        // transaction's flush send the same UPDATE again).
         await this.sessions.rotate(session.id, change);
-        Object.assign(session, change);
         return { session, refreshToken: next };
       }
       const successor = this.tokens.issue({ ...claims, generation: claims.generation + 1 });
