@@ -29,9 +29,8 @@ export class AccessTokenService {
       typ: ACCESS_TOKEN_TYPE,
       iat: Math.floor(this.clock.now().getTime() / 1000),
     };
-    const key = this.keys.signingKey();
     const token = this.jwt.sign(claims, {
-      ...(typeof key === 'string' ? { secret: key } : { privateKey: key as never }),
+      privateKey: this.keys.signingKey(),
       algorithm: this.keys.algorithm,
       ...(this.keys.keyId ? { keyid: this.keys.keyId } : {}),
       issuer: this.keys.issuer,

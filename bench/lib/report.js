@@ -1,0 +1,383 @@
+'use strict';
+// Renders the bench results as Markdown (bench/RESULTS.md for a full run).
+const { writeFile } = require('node:fs/promises');
+
+const MB = 1e6;
+
+function num(x, digits = 0) {
+  if (!Number.isFinite(x)) return 'n/a';
+  return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** "median (min–max)" of a summary; `scale` divides every value. */
+function range(s, digits = 0, scale = 1) {
+  if (!s || !Number.isFinite(s.median)) return 'n/a';
+  const m = num(s.median / scale, digits);
+  if (s.n <= 1 || !Number.isFinite(s.min)) return m;
+  return `${m} (${num(s.min / scale, digits)}–${num(s.max / scale, digits)})`;
+}
+
+const ratioText = (s) => (s && Number.isFinite(s.median) ? `${range(s, 2)} ×` : 'n/a');
+const mark = (ok) => (ok === undefined ? '–' : ok ? '✓' : '✗');
+
+function summaryOf(values) {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (!v.length) return { median: NaN, n: 0 };
+  const mid = Math.floor(v.length / 2);
+  return { median: v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2, min: v[0], max: v[v.length - 1], n: v.length };
+}
+
+function scaleRatio(large, small, key) {
+  if (!large || !small) return null;
+  const s = summaryOf(large.runs.map((r, i) => r[key] / (small.runs[i] ?? small.runs[0])[key]));
+  s.median = large[key].median / small[key].median; // ratio of the medians
+  return s;
+}
+
+const SCENARIO_HEADER = [
+  '| Scenario | req/s | p50 ms | p99 ms | Floor | floor req/s | floor p50 / p99 ms | ratio to floor | server CPU ms/request: scenario / floor |',
+  '|---|---|---|---|---|---|---|---|---|',
+];
+
+function scenarioRow(label, e, floorLabel) {
+  if (!e) return `| ${label} | n/a | | | | | | | |`;
+  const cpu = `${range(e.cpu, 2)} / ${e.floorCpu && Number.isFinite(e.floorCpu.median) ? range(e.floorCpu, 2) : '–'}`;
+  return `| ${label} | ${range(e.rps, 1)} | ${range(e.p50, 2)} | ${range(e.p99, 2)} | ${floorLabel ?? e.floor ?? '–'} | ${
+    e.floorRps ? range(e.floorRps, 1) : '–'
+  } | ${e.floorP50 ? `${range(e.floorP50, 2)} / ${range(e.floorP99, 2)}` : '–'} | ${e.ratio ? ratioText(e.ratio) : '–'} | ${cpu} |`;
+}
+
+function codeBlock(text, lang = '') {
+  return `\`\`\`${lang}\n${String(text).replace(/```/g, "'''")}\n\`\`\``;
+}
+
+function render(r) {
+  const P = r.params;
+  const pairs = r.pairs;
+  const L = [];
+  const s1Ratio = pairs.S1?.ratio;
+  const s2Ratio = pairs.S2?.ratio;
+  const s4Ratio = pairs.S4?.ratio;
+  const s3Ratio = pairs.S3?.ratio;
+  const s1Scale = scaleRatio(pairs.S1large, pairs.S1, 'p50');
+  const s2Scale = scaleRatio(pairs.S2large, pairs.S2, 'p50');
+  const purge = r.purge;
+  const peak = r.memory?.peak;
+  const seqScans = (r.explain || []).filter((e) => e.seqScan).length + (r.purgePlans || []).filter((p) => p.seqScan).length;
+  const hotSeqScans = (r.explain || []).filter((e) => e.seqScan).length;
+  const st = r.statements;
+  const small = r.phases.small;
+  const large = r.phases.large;
+
+  L.push(`# Benchmark results${r.mode === 'quick' ? ' (quick run: tiny sizes, figures meaningless)' : ''}`);
+  L.push('');
+  L.push(
+    `Written by \`npm run bench${r.mode === 'quick' ? ':quick' : ''}\` ([bench/run.js](run.js)) on ${r.startedAt.slice(0, 10)} ` +
+      `(${r.startedAt.slice(11, 19)}–${(r.finishedAt || '').slice(11, 19)} UTC). Every figure is the median of ${P.runs} run(s) ` +
+      `with the min–max in parentheses; ratios are ratios of the medians (min–max over paired runs). Targets are reported, not asserted.`,
+  );
+  L.push('');
+  if (r.failures.length) {
+    L.push(`**This run had ${r.failures.length} problem(s):**`);
+    L.push('');
+    for (const f of r.failures) L.push(`- ${f}`);
+    L.push('');
+  }
+
+  L.push('## Summary');
+  L.push('');
+  if (r.mode === 'quick') {
+    L.push('*A quick run only proves the harness works: with tables this small PostgreSQL rightly prefers sequential scans, and runs of a second say nothing about speed.*');
+    L.push('');
+  }
+  L.push('| Target | Result | Met |');
+  L.push('|---|---|---|');
+  const t = (label, value, ok) => L.push(`| ${label} | ${value} | ${mark(ok)} |`);
+  t('S1 `GET /sessions` throughput ≥ 0.6 × floor', ratioText(s1Ratio), s1Ratio && s1Ratio.median >= 0.6);
+  t(
+    'S2 `POST /auth/refresh` throughput ≥ 0.6 × floor',
+    `${ratioText(s2Ratio)}${pairs.S2mirror?.ratio ? ` (${ratioText(pairs.S2mirror.ratio)} against a floor that also sends the service's 2nd UPDATE)` : ''}`,
+    s2Ratio && s2Ratio.median >= 0.6,
+  );
+  t('S4 `GET /auth/me` throughput ≥ 0.7 × floor', ratioText(s4Ratio), s4Ratio && s4Ratio.median >= 0.7);
+  t(`S3 \`POST /auth/login\` throughput ≥ 0.9 × bcrypt.compare alone (cost ${r.bcryptCost})`, ratioText(s3Ratio), s3Ratio && s3Ratio.median >= 0.9);
+  t(`S1 p50 at ${num(large?.sessions)} rows ≤ 1.2 × p50 at ${num(small?.sessions)} rows`, ratioText(s1Scale), s1Scale && s1Scale.median <= 1.2);
+  t(`S2 p50 at ${num(large?.sessions)} rows ≤ 1.2 × p50 at ${num(small?.sessions)} rows`, ratioText(s2Scale), s2Scale && s2Scale.median <= 1.2);
+  t(`Purge of ${num(P.ended)} ended sessions ≥ 50,000 rows/s`, `${range(purge.rowsPerSecond)} rows/s`, purge.rowsPerSecond?.median >= 50_000);
+  t('S1 p99 during the purge ≤ 2 × S1 p99 alone', ratioText(purge.p99Ratio), purge.p99Ratio?.median <= 2);
+  t(`Peak RSS of the service during S1 at ${P.memConns} connections < 200 MB`, `${range(peak, 1, MB)} MB`, peak?.median < 200 * MB);
+  t('No hot-path statement is a sequential scan of `sessions` or `users` (EXPLAIN at the large size)', hotSeqScans ? `${hotSeqScans} seq scan(s)` : 'none', r.explain ? hotSeqScans === 0 : undefined);
+  if (r.purgePlans) {
+    const bad = r.purgePlans.filter((p) => p.seqScan).map((p) => p.call);
+    t('The purge\'s DELETE (inside purge_ended_sessions) uses no sequential scan', bad.length ? `seq scan in call(s) ${bad.join(', ')} of ${r.purgePlans.length}` : 'none', bad.length === 0);
+  }
+  if (st && !st.skipped) {
+    const s2 = st.S2.same || st.S2mirror.same;
+    t(
+      'The floor sends the service\'s statements, one for one',
+      `S1 ${mark(st.S1.same)}, S2 ${mark(s2)}${st.S2mirror.same && !st.S2.same ? ' (the mirror route: the service sends its UPDATE twice)' : ''}, S4 ${mark(st.S4.same)}`,
+      st.S1.same && s2 && st.S4.same,
+    );
+  }
+  L.push('');
+
+  L.push('## Machine, versions, settings');
+  L.push('');
+  const m = r.machine;
+  L.push(`- Machine: ${m.cpu}, ${m.cores} cores, ${num(m.memoryGiB, 1)} GiB RAM; ${m.os}.`);
+  L.push(`- Load average (1/5/15 min) at start ${m.loadavgStart.map((x) => x.toFixed(2)).join(' / ')}, at end ${(m.loadavgEnd || []).map((x) => x.toFixed(2)).join(' / ')}.`);
+  L.push(`- Node.js ${r.versions.node}; service commit ${r.versions.service}; ${Object.entries(r.versions).filter(([k]) => !['node', 'service', 'postgres'].includes(k)).map(([k, v]) => `${k} ${v}`).join(', ')}.`);
+  L.push(`- Database: ${r.database}; ${r.versions.postgres}.`);
+  L.push(
+    `- Service: \`node dist/main.js\` after \`npm run build\`, \`NODE_ENV=production\`, default \`LOG_LEVEL=info\` (one JSON log line per request, to a file), ` +
+      `\`DATABASE_POOL_MAX=${r.poolMax}\`, \`BCRYPT_COST=${r.bcryptCost}\`, rate limits raised out of the way, \`ACCESS_TOKEN_TTL=86400\`, the purge timer off (\`PURGE_INTERVAL_SECONDS=0\`; the purge is run by \`npm run sessions:purge\`'s CLI).`,
+  );
+  L.push(
+    `- Load: autocannon ${r.versions.autocannon}, programmatic, in the orchestrator's process, over loopback, one request in flight per connection. ` +
+      `S1/S2/S4 and their floors: ${P.conns} connections; S3 and its floor: ${P.s3Conns}; memory: ${P.memConns}. Runs of ${P.duration} s (S3 ${P.s3Duration} s) after a ${P.warmup} s warm-up; ` +
+      `a scenario's runs alternate with its floor's runs. Latencies are exact percentiles of every 2xx response time (not autocannon's 1 ms histogram).`,
+  );
+  L.push(
+    `- **The load generator, the service, the floor and PostgreSQL share the same ${m.cores} cores.** Absolute figures are therefore low and noisy (the machine was also running other work, see the load average); ` +
+      `the ratios compare runs made back to back under the same conditions.`,
+  );
+  L.push('');
+
+  L.push('## The floor');
+  L.push('');
+  L.push(
+    'A bare `node:http` + `pg` server ([bench/floor-server.js](floor-server.js)) that runs, per request, the statements the service runs for S1, S2 and S4 — ' +
+      'the same transaction, the same `set_config` calls (the exact statement and its extra values are taken from this run\'s capture of the service' +
+      (r.setConfig ? `: \`${r.setConfig.text}\`${r.setConfig.extra.length ? ` with ${r.setConfig.extra.map((v) => `'${v}'`).join(', ')} after the user id` : ''}` : '') +
+      '), the same statement texts in the same form — values inlined into the text (MikroORM\'s query builder) or bound as parameters (hand-written SQL), as this run\'s capture shows for each' +
+      (r.forms && Object.keys(r.forms).length ? ` (${Object.entries(r.forms).map(([k, v]) => `${k}: ${v.form === 'bind' ? 'bound' : 'inlined'}`).join(', ')})` : '') +
+      ' — over the same protocol, ' +
+      `as the same runtime role, with a pool of the same size (${r.poolMax}) — and nothing else: **DB work + raw HTTP only**. It does not verify the access token (it decodes the JWT payload) ` +
+      'nor the refresh token\'s HMAC (it decodes the claims and issues a successor with a dummy MAC), has no validation, logging, security headers or exception mapping. ' +
+      'Its refresh chains are separate sessions of the same users. `POST /auth/refresh` runs the statements a refresh needs (one UPDATE); `POST /auth/refresh-mirror` ' +
+      'also sends a second, identical UPDATE, as versions of the service that flushed the rotated entity again at commit did (measured only when the capture shows the service doing so). S3\'s floor is `bcrypt.compare` alone at the same cost, with as many compares in flight as S3 has connections, ' +
+      'in a separate Node.js process with the default libuv thread pool, like the service ([bench/bcrypt-floor.js](bcrypt-floor.js)).',
+  );
+  L.push('');
+
+  L.push(`## Scenarios at ${num(small?.sessions)} sessions (${num(small?.users)} users)`);
+  L.push('');
+  L.push(...SCENARIO_HEADER);
+  L.push(scenarioRow('S1 `GET /sessions`', pairs.S1, 'bare S1'));
+  L.push(scenarioRow('S2 `POST /auth/refresh`', pairs.S2, 'bare S2'));
+  if (pairs.S2mirror) L.push(scenarioRow('S2, against the floor that also sends the 2nd UPDATE', pairs.S2mirror, 'bare S2 + 2nd UPDATE'));
+  L.push(scenarioRow('S3 `POST /auth/login`', pairs.S3, `bcrypt.compare, cost ${r.bcryptCost}`));
+  L.push(scenarioRow('S4 `GET /auth/me`', pairs.S4, 'bare S4'));
+  L.push('');
+  L.push(
+    `Data: ${P.small.users} users × ${P.small.perUser} seeded sessions, plus each bench user's own sign-ins (one, or two for the first ${P.conns} users: the floor's refresh chains) ` +
+      `and the S3 account's sign-ins. Each connection uses its own user's access token; in S2 each connection follows its own rotating refresh-token chain.`,
+  );
+  L.push('');
+  L.push(
+    '*Server CPU ms/request* is the CPU time (user + system, /proc/<pid>/stat) the service process — or the floor process — used during the run divided by the requests it answered: ' +
+      'the framework\'s cost per request, independent of how busy the machine was (PostgreSQL\'s own CPU is not in it). ' +
+      `The load generator (autocannon, in the orchestrator) used ${range(summaryOf(Object.values(pairs).flatMap((e) => e.runs.map((x) => x.loadCpuMsPerRequest))), 3)} ms of CPU per request.`,
+  );
+  L.push('');
+
+  L.push(`## Scale: ${num(large?.sessions)} sessions (${num(large?.users)} users)`);
+  L.push('');
+  L.push(...SCENARIO_HEADER);
+  L.push(scenarioRow('S1 `GET /sessions`', pairs.S1large, 'bare S1'));
+  L.push(scenarioRow('S2 `POST /auth/refresh`', pairs.S2large, 'bare S2'));
+  L.push('');
+  for (const [label, lg, sm, sc] of [
+    ['S1', pairs.S1large, pairs.S1, s1Scale],
+    ['S2', pairs.S2large, pairs.S2, s2Scale],
+  ]) {
+    const fl = scaleRatio(floorOf(lg), floorOf(sm), 'p50');
+    const normalized = sc && fl ? sc.median / fl.median : NaN;
+    const cpu = lg?.cpu && sm?.cpu ? lg.cpu.median / sm.cpu.median : NaN;
+    L.push(
+      `- ${label} p50 at ${num(large?.sessions)} rows / p50 at ${num(small?.sessions)} rows: **${ratioText(sc)}**; the floor's: ${ratioText(fl)}; ` +
+        `the service's relative to the floor's (cancels most of the machine's drift between the phases): ${num(normalized, 2)} ×; service CPU ms/request: ${num(cpu, 2)} ×.`,
+    );
+  }
+  L.push(
+    `- Seeded with \`generate_series\` as the owner (${num(P.large.users)} users × ${P.large.perUser} sessions, session-major so one user's rows are spread over the heap), ` +
+      `then \`VACUUM (ANALYZE)\` and \`CHECKPOINT\`${r.seedLargeSeconds ? ` (${num(r.seedLargeSeconds, 0)} s in all)` : ''}; sessions table ${num(large?.sessions_bytes / MB)} MB with its indexes. ` +
+      `The bench users of this phase are spread over the whole user range.`,
+  );
+  L.push('');
+
+  L.push('## LOG_LEVEL=warn variant (large size)');
+  L.push('');
+  L.push('| Scenario | req/s `info` → `warn` | p50 ms `info` → `warn` | ratio to floor `info` → `warn` | service CPU ms/request `info` → `warn` |');
+  L.push('|---|---|---|---|---|');
+  for (const [label, info, warn] of [
+    ['S1', pairs.S1large, r.variants.S1warn],
+    ['S2', pairs.S2large, r.variants.S2warn],
+  ]) {
+    // A warn entry without its own floor runs (older results) is compared with the info runs' floor.
+    const warnRatio = warn?.ratio ?? (info?.floorRps && warn ? { median: warn.rps.median / info.floorRps.median, n: 1 } : null);
+    L.push(
+      `| ${label} | ${range(info?.rps, 1)} → ${range(warn?.rps, 1)} | ${range(info?.p50, 2)} → ${range(warn?.p50, 2)} | ${ratioText(info?.ratio)} → ${ratioText(warnRatio)} | ${range(info?.cpu, 2)} → ${range(warn?.cpu, 2)} |`,
+    );
+  }
+  L.push('');
+  L.push(
+    'The `warn` variant is a second service process (same build, same database, `LOG_LEVEL=warn`: no per-request log line) started with the main one and idle until its turn, ' +
+      'measured (after its own warm-up) right after the `info` runs' +
+      (r.variants.S1warn?.floorRuns?.length ? ', its runs alternating with the floor\'s again.' : '; its ratio uses the `info` runs\' floor.') +
+      ' CPU ms/request is the figure least disturbed by other load on the machine.',
+  );
+  L.push('');
+
+  L.push('## Purge at scale');
+  L.push('');
+  L.push(
+    `${num(P.ended)} sessions that ended long ago (90% expired 60+ days ago, 10% revoked 50 days ago; appended after the live rows, spread over all users) are added to the ` +
+      `${num(large?.sessions)} live ones, then \`VACUUM (ANALYZE)\`; S1 runs ${P.purgeAlone} s alone; then \`npm run sessions:purge\`'s CLI (\`node dist/cli/purge-sessions.js\`, batches of ${num(P.purgeBatchSize)}) ` +
+      `purges while S1 runs for exactly the purge's duration. Rows/s = rows removed / time inside \`SessionsPurgeService.purge()\` (timed by [bench/purge-timer.js](purge-timer.js), preloaded; process start-up excluded). ` +
+      `\`VACUUM\` between runs.`,
+  );
+  L.push('');
+  L.push('| Run | removed | seconds | rows/s | S1 p99 alone ms | S1 p99 during ms | ratio | S1 req/s alone → during |');
+  L.push('|---|---|---|---|---|---|---|---|');
+  for (const p of purge.runs) {
+    L.push(
+      `| ${p.run} | ${num(p.removed)} | ${num(p.seconds, 2)} | ${num(p.rowsPerSecond)} | ${num(p.alone.p99, 2)} | ${num(p.during.p99, 2)} | ${num(p.during.p99 / p.alone.p99, 2)} × | ${num(p.alone.rps, 1)} → ${num(p.during.rps, 1)} |`,
+    );
+  }
+  L.push(
+    `| **median** | | | **${range(purge.rowsPerSecond)}** | ${range(purge.aloneP99, 2)} | ${range(purge.duringP99, 2)} | **${ratioText(purge.p99Ratio)}** | |`,
+  );
+  L.push('');
+  if (r.purgePlans) {
+    L.push(
+      'How PostgreSQL runs the DELETE inside `purge_ended_sessions`, for consecutive calls in one session (as the CLI\'s pooled connection makes them; each call rolled back here). ' +
+        'PL/pgSQL caches the statement\'s plan and may switch from custom plans to a generic one after five calls:',
+    );
+    L.push('');
+    L.push('| Call | ms | plan of the DELETE\'s row source | seq scan |');
+    L.push('|---|---|---|---|');
+    for (const p of r.purgePlans) {
+      const scan = /(Seq Scan on \w+|Index (Only )?Scan[^\n(]*)/.exec(p.plan)?.[0] ?? '?';
+      L.push(`| ${p.call} | ${num(p.ms, 1)} | ${scan.trim()} | ${p.seqScan ? '✗ yes' : 'no'} |`);
+    }
+    L.push('');
+    const first = r.purgePlans[0];
+    const last = r.purgePlans[r.purgePlans.length - 1];
+    L.push(`<details><summary>auto_explain of call 1 and call ${last.call}</summary>`);
+    L.push('');
+    L.push(codeBlock(`-- call 1 (${num(first.ms, 1)} ms)\n${first.plan}\n\n-- call ${last.call} (${num(last.ms, 1)} ms)\n${last.plan}`));
+    L.push('');
+    L.push('</details>');
+    L.push('');
+  }
+
+  L.push('## Memory');
+  L.push('');
+  if (r.memory?.runs) {
+    L.push(
+      `Peak RSS of the service process during S1 at ${P.memConns} connections (large size): **${range(peak, 1, MB)} MB** ` +
+        `(${r.memory.hwmReset ? 'VmHWM of /proc/<pid>/status, reset before each run via clear_refs, and' : ''} VmRSS sampled every 50 ms; the larger of the two). ` +
+        `RSS right after start-up: ${num(r.memory.idleAfterStart / MB, 1)} MB. Throughput at ${P.memConns} connections: ${range(summaryOf(r.memory.runs.map((x) => x.load.rps)), 1)} req/s, ` +
+        `p50 ${range(summaryOf(r.memory.runs.map((x) => x.load.p50)), 2)} ms, p99 ${range(summaryOf(r.memory.runs.map((x) => x.load.p99)), 2)} ms.`,
+    );
+  }
+  L.push('');
+
+  L.push('## Statements per request');
+  L.push('');
+  if (!st || st.skipped) {
+    L.push(st?.skipped ?? 'Not captured.');
+  } else {
+    L.push(
+      'Captured with `log_statement = all` on the bench\'s server (`ALTER SYSTEM` + reload) while one request of each scenario went to the service and to the floor; ' +
+        '"(bind)" marks a statement sent with bound parameters (extended protocol), the others are simple-protocol texts with the values inlined by MikroORM (masked here as `?`). ' +
+        'Each statement is one round trip.',
+    );
+    L.push('');
+    const raw = st.raw || {};
+    const show = (title, seg) => {
+      const connections = new Set((seg || []).map((x) => x.pid)).size;
+      L.push(`**${title}** — ${(seg || []).length} statements, ${connections === 1 ? 'on one connection' : `**on ${connections} connections**`}:`);
+      L.push('');
+      L.push(codeBlock((seg || []).map((s) => `${s.kind === 'extended' ? '(bind) ' : ''}${s.text}${s.params ? `\n    -- ${s.params}` : ''}`).join('\n'), 'sql'));
+      L.push('');
+    };
+    show('S1 `GET /sessions` (service)', raw.S1);
+    show('S2 `POST /auth/refresh` (service)', raw.S2);
+    show('S3 `POST /auth/login` (service)', raw.S3);
+    show('S4 `GET /auth/me` (service)', raw.S4);
+    L.push('Service vs floor, statement by statement (values masked):');
+    L.push('');
+    for (const [k, label] of [
+      ['S1', 'S1 vs floor'],
+      ['S2', 'S2 vs floor (one UPDATE)'],
+      ...(st.S2.same ? [] : [['S2mirror', 'S2 vs floor\'s mirror route (a second UPDATE)']]),
+      ['S4', 'S4 vs floor'],
+    ]) {
+      const c = st[k];
+      L.push(`- ${label}: ${c.same ? '✓ identical' : '✗ different'} (${c.service.length} vs ${c.floor.length} statements)`);
+      if (!c.same) {
+        const n = Math.max(c.service.length, c.floor.length);
+        for (let i = 0; i < n; i++) {
+          if (c.service[i] !== c.floor[i]) L.push(`  - #${i + 1}: service \`${c.service[i] ?? '—'}\` · floor \`${c.floor[i] ?? '—'}\``);
+        }
+      }
+    }
+    L.push('');
+  }
+
+  L.push(`## EXPLAIN (ANALYZE, BUFFERS) at ${num(r.explainCounts?.sessions)} sessions`);
+  L.push('');
+  L.push(
+    'Each hot-path statement, as the runtime role (RLS applies), inside a transaction that first runs `set_config(\'app.current_user_id\', <a seeded user>, true)`, ' +
+      'run once to warm up, then explained, then rolled back (the UPDATE and INSERT change nothing). Values are shown inlined; a statement the service binds is sent unnamed, ' +
+      'and PostgreSQL plans an unnamed statement with its values, so the plan is the same. ✗ marks a `Seq Scan on sessions` or `Seq Scan on users`.',
+  );
+  L.push('');
+  L.push('| Path | Statement | Plan | OK |');
+  L.push('|---|---|---|---|');
+  for (const e of r.explain || []) {
+    const nodes = [...e.plan.matchAll(/(Seq Scan on \w+|Index Only Scan using \w+ on \w+|Index Scan using \w+ on \w+|Bitmap Heap Scan on \w+|Bitmap Index Scan on \w+|Function Scan on \w+|Insert on \w+|Update on \w+|Result|Nested Loop|Sort)/g)]
+      .map((x) => x[0])
+      .filter((v, i, a) => a.indexOf(v) === i);
+    const time = /Execution Time: ([\d.]+) ms/.exec(e.plan)?.[1];
+    L.push(`| ${e.path} | ${e.name} | ${nodes.join(', ')}${time ? ` — ${time} ms` : ''} | ${e.seqScan ? '✗' : '✓'} |`);
+  }
+  L.push('');
+  for (const e of r.explain || []) {
+    L.push(`<details><summary>${e.path}: ${e.name} ${e.seqScan ? '✗' : '✓'}</summary>`);
+    L.push('');
+    L.push(`As: ${e.role}`);
+    L.push('');
+    L.push(codeBlock(e.sql, 'sql'));
+    L.push('');
+    L.push(codeBlock(e.plan));
+    L.push('');
+    L.push('</details>');
+    L.push('');
+  }
+
+  L.push('## Reproduce');
+  L.push('');
+  L.push('```sh');
+  L.push('npm run bench         # this report (about 10–20 minutes)');
+  L.push('npm run bench:quick   # seconds: tiny sizes, asserts only zero non-2xx responses and no errors');
+  L.push('BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench   # another server (superuser URL)');
+  L.push('```');
+  L.push('');
+  L.push('Raw per-run figures: `bench/results/*.json` (git-ignored).');
+  L.push('');
+  return L.join('\n');
+}
+
+function floorOf(e) {
+  if (!e || !e.floorRuns?.length) return null;
+  return { runs: e.floorRuns, p50: summaryOf(e.floorRuns.map((r) => r.p50)) };
+}
+
+async function writeReport(results, path) {
+  await writeFile(path, render(results));
+}
+
+module.exports = { writeReport, render };
