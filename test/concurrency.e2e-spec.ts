@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { SessionsRepository } from '../src/sessions/sessions.repository';
 import { login, newUser, TestUser, Tokens } from './support/factories';
 import { createTestApp, TestApp } from './support/test-app';
+import { prng } from './support/prng';
 
 /**
  * Many users on several devices hammer one instance with overlapping refreshes (some of them the
@@ -22,17 +23,6 @@ const sha256 = (token: string): string => createHash('sha256').update(token).dig
 /** The generation a refresh token carries (payload: user id ‖ session id ‖ uint32 generation). */
 const generationOf = (token: string): number => Buffer.from(token.split('.')[0], 'base64url').readUInt32BE(32);
 
-/** A small seeded PRNG (mulberry32), so every run makes the same choices. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Action = 'refresh' | 'double-refresh' | 'refresh-and-list' | 'list' | 'revoke-other' | 'logout';
 type Revocation = 'user_revoked' | 'logout';

@@ -164,8 +164,7 @@ describe('faults: PostgreSQL restarted and backends killed while requests are fl
     return codec.issue({ ...claims, generation: claims.generation + 1 });
   };
 
-  const sessionRow = (id: string): Promise<Record<string, unknown> | undefined> =>
-    db.asOwner(async (c) => (await c.query('select * from sessions where id = $1', [id])).rows[0]);
+  const sessionRow = (id: string): Promise<Record<string, unknown> | undefined> => db.sessionRow(id);
 
   /** Backends of the runtime role in this database, as the owner sees them. */
   const runtimeBackends = (c: Client, where = 'true'): Promise<{ pid: number; state: string; wait_event_type: string | null }[]> =>

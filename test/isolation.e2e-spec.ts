@@ -8,8 +8,7 @@ describe('sessions are isolated per user (RLS) over HTTP', () => {
   });
   afterAll(() => t.close());
 
-  const sessionRow = (id: string): Promise<Record<string, unknown> | undefined> =>
-    t.db.asOwner(async (c) => (await c.query('select * from sessions where id = $1', [id])).rows[0]);
+  const sessionRow = (id: string): Promise<Record<string, unknown> | undefined> => t.db.sessionRow(id);
 
   const sessionRows = (userId: string): Promise<Record<string, unknown>[]> =>
     t.db.asOwner(async (c) => (await c.query('select * from sessions where user_id = $1 order by id', [userId])).rows);

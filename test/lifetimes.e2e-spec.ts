@@ -19,8 +19,7 @@ describe('session lifetimes (fake clock)', () => {
   });
   afterAll(() => t.close());
 
-  const session = (id: string): Promise<Record<string, any>> =>
-    t.db.asOwner(async (c) => (await c.query('select * from sessions where id = $1', [id])).rows[0]);
+  const session = (id: string): Promise<Record<string, any>> => t.db.sessionRow(id) as Promise<Record<string, any>>;
 
   const refresh = (refreshToken: string) => t.http.post('/auth/refresh').send({ refreshToken });
 

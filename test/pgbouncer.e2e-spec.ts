@@ -6,6 +6,7 @@ import { RlsContext } from '../src/database/rls.context';
 import { findPgBouncer, PgBouncer, startPgBouncer } from './support/pgbouncer';
 import { createTestApp, TestApp } from './support/test-app';
 import { createTestDatabase, TEST_APP_PASSWORD, TEST_APP_USER, TestDatabase } from './support/test-database';
+import { prng } from './support/prng';
 
 /**
  * Two instances of the service share one database through a private PgBouncer in transaction
@@ -58,16 +59,6 @@ interface Reply {
   body: any;
 }
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NOT_FOUND = { statusCode: 404, message: 'Session not found', error: 'Not Found' };
 

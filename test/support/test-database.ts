@@ -14,6 +14,8 @@ export interface TestDatabase {
   runtimeUrl: string;
   /** Runs `fn` with a fresh connection as the owner. */
   asOwner<T>(fn: (client: Client) => Promise<T>): Promise<T>;
+  /** One `sessions` row with every column, read as the owner (undefined when it does not exist). */
+  sessionRow(id: string): Promise<Record<string, any> | undefined>;
   /** Runs `fn` with a fresh connection as the runtime role. */
   asRuntime<T>(fn: (client: Client) => Promise<T>): Promise<T>;
   drop(): Promise<void>;
@@ -29,6 +31,10 @@ export function databaseUrl(name: string, base = serverUrl()): string {
   const url = new URL(base);
   url.pathname = `/${name}`;
   return url.toString();
+}
+
+function sessionRow(ownerUrl: string, id: string): Promise<Record<string, any> | undefined> {
+  return withClient(ownerUrl, async (c) => (await c.query('select * from sessions where id = $1', [id])).rows[0]);
 }
 
 export async function withClient<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
@@ -59,6 +65,7 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
     ownerUrl,
     runtimeUrl,
     asOwner: (fn) => withClient(ownerUrl, fn),
+    sessionRow: (id) => sessionRow(ownerUrl, id),
     asRuntime: (fn) => withClient(runtimeUrl, fn),
     drop: () => withClient(databaseUrl('postgres'), (c) => c.query(`drop database if exists ${c.escapeIdentifier(name)} with (force)`)).then(() => undefined),
   };
@@ -82,6 +89,7 @@ export async function testDatabaseAt(ownerUrl: string, options: { migrate?: bool
     ownerUrl,
     runtimeUrl,
     asOwner: (fn) => withClient(ownerUrl, fn),
+    sessionRow: (id) => sessionRow(ownerUrl, id),
     asRuntime: (fn) => withClient(runtimeUrl, fn),
     drop: () => withClient(maintenanceUrl, (c) => c.query(`drop database if exists ${c.escapeIdentifier(name)} with (force)`)).then(() => undefined),
   };
