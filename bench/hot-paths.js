@@ -23,22 +23,24 @@ const TEMPLATES = {
     sql: (p) => `select 1 from sessions s join users u on u.id = s.user_id
         where s.id = ${p(0)} and s.is_revoked = false and s.expires_at > ${p(1)} and u.is_active`,
   },
-  /** SessionsRepository.listActive (S1), as MikroORM's query builder renders it. [now] */
+  /** SessionsRepository.listActive (S1): hand-written, plain rows. [now] */
   listActive: {
-    form: 'inline',
-    sql: (p) =>
-      `select "s0".* from "sessions" as "s0" where "s0"."is_revoked" = false and "s0"."expires_at" > ${p(0)} order by "s0"."last_used_at" desc, "s0"."id" asc`,
+    form: 'bind',
+    sql: (p) => `select id, device_name, device_type, user_agent, ip_address, created_at, last_used_at, expires_at from sessions
+        where is_revoked = false and expires_at > ${p(0)} order by last_used_at desc, id asc`,
   },
   /** SessionsRepository.lockForRefresh (S2). [sessionId] */
   lockForRefresh: {
     form: 'bind',
-    sql: (p) => `select s.*, u.is_active as user_active from sessions s join users u on u.id = s.user_id
+    sql: (p) => `select s.id, s.user_id, s.refresh_token_hash, s.is_revoked, s.created_at, s.last_used_at, s.expires_at,
+              u.is_active as user_active
+         from sessions s join users u on u.id = s.user_id
         where s.id = ${p(0)} for update of s`,
   },
-  /** SessionsRepository.rotate — nativeUpdate (S2). [hash, lastUsedAt, expiresAt, sessionId] */
+  /** SessionsRepository.rotate (S2). [hash, lastUsedAt, expiresAt, sessionId] */
   rotate: {
-    form: 'inline',
-    sql: (p) => `update "sessions" set "refresh_token_hash" = ${p(0)}, "last_used_at" = ${p(1)}, "expires_at" = ${p(2)} where "id" = ${p(3)}`,
+    form: 'bind',
+    sql: (p) => `update sessions set refresh_token_hash = ${p(0)}, last_used_at = ${p(1)}, expires_at = ${p(2)} where id = ${p(3)}`,
   },
   /**
    * The second UPDATE the service sends on every refresh: the unit of work's flush at commit,
@@ -48,10 +50,10 @@ const TEMPLATES = {
     form: 'inline',
     sql: (p) => `update "sessions" set "refresh_token_hash" = ${p(0)}, "expires_at" = ${p(2)}, "last_used_at" = ${p(1)} where "id" = ${p(3)}`,
   },
-  /** UsersRepository.findById (S4). [userId] */
+  /** UsersRepository.findProfile (S4). [userId] */
   findUser: {
-    form: 'inline',
-    sql: (p) => `select "u0".* from "users" as "u0" where "u0"."id" = ${p(0)} limit 1`,
+    form: 'bind',
+    sql: (p) => `select id, email, display_name, created_at from users where id = ${p(0)}`,
   },
 };
 

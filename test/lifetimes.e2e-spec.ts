@@ -47,6 +47,45 @@ describe('session lifetimes (fake clock)', () => {
     expect(new Date(listed.body.lastUsedAt).getTime()).toBe(row.last_used_at.getTime());
   });
 
+  // GET /sessions, POST /auth/refresh and GET /auth/me read plain rows (no entities): their fields,
+  // timestamps to the millisecond, must be exactly what the table holds.
+  it('lists every active session with exactly the stored values, most recently used first', async () => {
+    const user = await newUser(t.http);
+    const a = await login(t.http, user, { userAgent: 'agent-a', deviceName: 'Laptop', deviceType: 'desktop' });
+    t.clock.advance(7.123);
+    const b = await login(t.http, user, { userAgent: 'agent-b', deviceType: 'mobile' });
+    t.clock.advance(3.456);
+    const aNext = (await refresh(a.refreshToken).expect(200)).body;
+
+    const listed = (await t.http.get('/sessions').set(...bearer(b)).expect(200)).body as Array<Record<string, unknown>>;
+    expect(listed.map((s) => s.id)).toEqual([a.sessionId, b.sessionId]); // a was refreshed last
+    for (const s of listed) {
+      const row = (await session(s.id as string))!;
+      expect(s).toEqual({
+        id: row.id,
+        deviceName: row.device_name,
+        deviceType: row.device_type,
+        userAgent: row.user_agent,
+        ipAddress: row.ip_address,
+        createdAt: row.created_at.toISOString(),
+        lastUsedAt: row.last_used_at.toISOString(),
+        expiresAt: row.expires_at.toISOString(),
+        current: s.id === b.sessionId,
+      });
+    }
+    expect(listed[0]).toMatchObject({ deviceName: 'Laptop', deviceType: 'desktop', userAgent: 'agent-a' });
+    expect(listed[1]).toMatchObject({ deviceName: null, deviceType: 'mobile', userAgent: 'agent-b' });
+
+    const me = (await t.http.get('/auth/me').set(...bearer(aNext)).expect(200)).body as Record<string, unknown>;
+    const owner = await t.db.asOwner((c) => c.query('select email, display_name, created_at from users where id = $1', [me.id]));
+    expect(me).toEqual({
+      id: me.id,
+      email: owner.rows[0].email,
+      displayName: owner.rows[0].display_name,
+      createdAt: owner.rows[0].created_at.toISOString(),
+    });
+  });
+
   it('refuses a refresh after SESSION_IDLE_TIMEOUT without use and revokes the session as idle_timeout', async () => {
     const tokens = await signIn();
     t.clock.advance(IDLE_TIMEOUT - 10);

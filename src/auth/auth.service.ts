@@ -2,13 +2,13 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AppErrorCode, AppException } from '../common/app.exception';
 import { DeviceInfo } from '../sessions/device';
 import { IssuedSession, SessionsService } from '../sessions/sessions.service';
-import { User } from '../users/user.entity';
+import type { UserProfile } from '../users/users.repository';
 import { UsersService } from '../users/users.service';
 import { AccessTokenService } from './access-token.service';
 import { ChangePasswordDto, LoginDto, RegisterDto, TokensDto, UserDto } from './auth.dto';
 import { AuthPrincipal } from './decorators';
 
-export function toUserDto(user: User): UserDto {
+export function toUserDto(user: UserProfile): UserDto {
   return { id: user.id, email: user.email, displayName: user.displayName ?? null, createdAt: user.createdAt.toISOString() };
 }
 
@@ -48,7 +48,7 @@ export class AuthService {
   }
 
   async me(me: AuthPrincipal): Promise<UserDto> {
-    return toUserDto(await this.users.getCurrent(me.userId));
+    return toUserDto(await this.users.getProfile(me.userId));
   }
 
   async changePassword(me: AuthPrincipal, dto: ChangePasswordDto): Promise<void> {

@@ -12,3 +12,17 @@ export async function query<T>(em: EntityManager, sql: string, params: readonly 
   const result = (await raw) as { rows: T[] };
   return result.rows;
 }
+
+/**
+ * MikroORM's PostgreSQL connection leaves timestamps as text for its own hydration; raw rows are
+ * parsed with the same platform function.
+ */
+export function dateParser(em: { getPlatform(): { parseDate(value: string | number): Date | string } }): (value: string | Date) => Date {
+  const platform = em.getPlatform();
+  return (value) => {
+    if (value instanceof Date) return value;
+    const parsed = platform.parseDate(value);
+    if (!(parsed instanceof Date)) throw new Error('unparseable timestamp from the database');
+    return parsed;
+  };
+}

@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
-import { DEVICE_TYPES, Session } from './session.entity';
+import { DEVICE_TYPES } from './session.entity';
+import type { SessionView } from './sessions.repository';
 
 export const DEVICE_NAME_MAX_LENGTH = 100;
 const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f]*$/;
@@ -58,7 +59,7 @@ export class RevokedCountDto {
   revoked!: number;
 }
 
-export function toSessionDto(s: Session, currentSessionId: string): SessionDto {
+export function toSessionDto(s: SessionView, currentSessionId: string): SessionDto {
   return {
     id: s.id,
     deviceName: s.deviceName ?? null,

@@ -1,7 +1,13 @@
 import { EntityRepository } from '@mikro-orm/postgresql';
-import { query } from '../database/sql';
+import { dateParser, query } from '../database/sql';
 import { DeviceInfo } from './device';
 import { RevocationReason, Session } from './session.entity';
+
+/** What a session listing shows (an entity satisfies it too). */
+export type SessionView = Pick<Session, 'id' | 'deviceName' | 'deviceType' | 'userAgent' | 'ipAddress' | 'createdAt' | 'lastUsedAt' | 'expiresAt'>;
+
+/** A session row locked for a refresh: what the rotation decides on. */
+export type LockedSession = Pick<Session, 'id' | 'userId' | 'refreshTokenHash' | 'isRevoked' | 'createdAt' | 'lastUsedAt' | 'expiresAt'>;
 
 export interface NewSession extends DeviceInfo {
   id: string;
@@ -51,29 +57,70 @@ export class SessionsRepository extends EntityRepository<Session> {
     return this.findOne({ id, isRevoked: false, expiresAt: { $gt: now } }, { refresh: true });
   }
 
-  listActive(now: Date): Promise<Session[]> {
-    return this.find({ isRevoked: false, expiresAt: { $gt: now } }, { orderBy: { lastUsedAt: 'desc', id: 'asc' }, refresh: true });
+  /**
+   * The current user's active sessions, most recently used first. Hot path (`GET /sessions`): plain
+   * rows of the listed columns, not entities — hydrating them into the identity map and diffing them
+   * again at the transaction's flush cost more than the query.
+   */
+  async listActive(now: Date): Promise<SessionView[]> {
+    const em = this.getEntityManager();
+    const rows = await query<ListedRow>(
+      em,
+      `select id, device_name, device_type, user_agent, ip_address, created_at, last_used_at, expires_at from sessions
+        where is_revoked = false and expires_at > ? order by last_used_at desc, id asc`,
+      [now],
+    );
+    const date = dateParser(em);
+    return rows.map((r) => ({
+      id: r.id,
+      deviceName: r.device_name,
+      deviceType: r.device_type as Session['deviceType'],
+      userAgent: r.user_agent,
+      ipAddress: r.ip_address,
+      createdAt: date(r.created_at),
+      lastUsedAt: date(r.last_used_at),
+      expiresAt: date(r.expires_at),
+    }));
   }
 
   /**
    * Locks the session row until the transaction ends, so refreshes of one session take turns; also
-   * says whether its account is still active.
+   * says whether its account is still active. A plain row (hot path: `POST /auth/refresh`).
    */
-  async lockForRefresh(id: string): Promise<{ session: Session; userActive: boolean } | null> {
+  async lockForRefresh(id: string): Promise<{ session: LockedSession; userActive: boolean } | null> {
     const em = this.getEntityManager();
-    const rows = await query<Record<string, unknown> & { user_active: boolean }>(
+    const rows = await query<LockedRow>(
       em,
-      `select s.*, u.is_active as user_active from sessions s join users u on u.id = s.user_id
+      `select s.id, s.user_id, s.refresh_token_hash, s.is_revoked, s.created_at, s.last_used_at, s.expires_at,
+              u.is_active as user_active
+         from sessions s join users u on u.id = s.user_id
         where s.id = ? for update of s`,
       [id],
     );
-    if (!rows[0]) return null;
-    const { user_active: userActive, ...row } = rows[0];
-    return { session: em.map(Session, row), userActive };
+    const r = rows[0];
+    if (!r) return null;
+    const date = dateParser(em);
+    return {
+      session: {
+        id: r.id,
+        userId: r.user_id,
+        refreshTokenHash: r.refresh_token_hash,
+        isRevoked: r.is_revoked,
+        createdAt: date(r.created_at),
+        lastUsedAt: date(r.last_used_at),
+        expiresAt: date(r.expires_at),
+      },
+      userActive: r.user_active,
+    };
   }
 
   async rotate(id: string, change: { refreshTokenHash: string; lastUsedAt: Date; expiresAt: Date }): Promise<void> {
-    await this.nativeUpdate({ id }, change);
+    await query(this.getEntityManager(), 'update sessions set refresh_token_hash = ?, last_used_at = ?, expires_at = ? where id = ?', [
+      change.refreshTokenHash,
+      change.lastUsedAt,
+      change.expiresAt,
+      id,
+    ]);
   }
 
   async rename(id: string, deviceName: string | null, now: Date): Promise<boolean> {
@@ -105,4 +152,26 @@ export class SessionsRepository extends EntityRepository<Session> {
     ]);
     return Number(rows[0]?.removed ?? 0);
   }
+}
+
+interface ListedRow {
+  id: string;
+  device_name: string | null;
+  device_type: string;
+  user_agent: string | null;
+  ip_address: string | null;
+  created_at: string | Date;
+  last_used_at: string | Date;
+  expires_at: string | Date;
+}
+
+interface LockedRow {
+  id: string;
+  user_id: string;
+  refresh_token_hash: string;
+  is_revoked: boolean;
+  created_at: string | Date;
+  last_used_at: string | Date;
+  expires_at: string | Date;
+  user_active: boolean;
 }

@@ -12,7 +12,7 @@ import { SessionDto, toSessionDto } from './session.dto';
 import { SessionsRepository } from './sessions.repository';
 
 export interface IssuedSession {
-  session: Session;
+  session: Pick<Session, 'id' | 'userId'>;
   /** The refresh token to hand to the client (only its hash is stored). */
   refreshToken: string;
 }

@@ -1,6 +1,9 @@
 import { EntityRepository } from '@mikro-orm/postgresql';
-import { query } from '../database/sql';
+import { dateParser, query } from '../database/sql';
 import { User } from './user.entity';
+
+/** What a user sees of their own account (an entity satisfies it too). */
+export type UserProfile = Pick<User, 'id' | 'email' | 'displayName' | 'createdAt'>;
 
 export interface LoginCandidate {
   id: string;
@@ -34,6 +37,18 @@ export class UsersRepository extends EntityRepository<User> {
       isActive: true,
     });
     return (await this.findById(user.id))!;
+  }
+
+  /** The account's public fields as a plain row (hot path: `GET /auth/me`; no entity hydration). */
+  async findProfile(id: string): Promise<UserProfile | null> {
+    const em = this.getEntityManager();
+    const rows = await query<{ id: string; email: string; display_name: string | null; created_at: string | Date }>(
+      em,
+      'select id, email, display_name, created_at from users where id = ?',
+      [id],
+    );
+    const r = rows[0];
+    return r ? { id: r.id, email: r.email, displayName: r.display_name, createdAt: dateParser(em)(r.created_at) } : null;
   }
 
   async findById(id: string): Promise<User | null> {

@@ -7,7 +7,7 @@ import { Clock } from '../database/clock';
 import { RlsContext } from '../database/rls.context';
 import { PasswordHasher } from './password';
 import { User } from './user.entity';
-import { UsersRepository } from './users.repository';
+import { UserProfile, UsersRepository } from './users.repository';
 
 export type CredentialCheck =
   | { ok: true; userId: string }
@@ -63,6 +63,13 @@ export class UsersService {
   }
 
   /** The current user's own row (RLS: no other row is visible). */
+  /** The signed-in user's profile (401 if the account is gone or no longer visible). */
+  async getProfile(userId: string): Promise<UserProfile> {
+    const user = await this.users.findProfile(userId);
+    if (!user) throw new AppException(AppErrorCode.SESSION_INACTIVE);
+    return user;
+  }
+
   async getCurrent(userId: string): Promise<User> {
     const user = await this.users.findById(userId);
     if (!user) throw new AppException(AppErrorCode.SESSION_INACTIVE);
