@@ -11,6 +11,10 @@
 //   BENCH_DURATION, BENCH_RUNS, BENCH_CONNECTIONS   override the measured run length (s), the runs
 //                        per figure and the connections of S1/S2/S4
 //   BENCH_CPU_PROF=1     start the service with --cpu-prof (profiles in bench/results/profiles)
+//   BENCH_NODE_ARGS      extra node options for the service process (experiments: V8 heap flags...)
+//   BENCH_ONLY=S1,S2,S4,mem   a development loop: only these scenarios (and/or the memory run), at
+//                        the small size, each paired with its floor; prints the figures and writes
+//                        bench/results/only-*.json, never RESULTS.md
 const { randomBytes } = require('node:crypto');
 const { spawn, execFileSync } = require('node:child_process');
 const { existsSync } = require('node:fs');
@@ -29,6 +33,7 @@ const { writeReport } = require('./lib/report');
 const { sleep, summary, log } = require('./lib/util');
 
 const QUICK = process.argv.includes('--quick');
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((x) => x.trim())) : null;
 const envNum = (name, fallback) => (process.env[name] ? Number(process.env[name]) : fallback);
 
 const P = QUICK
@@ -219,7 +224,7 @@ function refreshRequest(path, chains) {
 }
 
 /** name → { target, run(seconds) } for a phase's users. */
-function scenarios(svc, floor, users) {
+function scenarios(svc, floor, users, stacks = {}) {
   const sample = users.slice(0, P.conns);
   const svcChains = sample.map((u) => u.chain);
   const floorChains = sample.map((u) => u.floorChain);
@@ -237,6 +242,14 @@ function scenarios(svc, floor, users) {
     S2: load(svc, () => refreshRequest('/auth/refresh', svcChains), () => resyncChains(svc.baseUrl, '/auth/refresh', svcChains)),
     F2: load(floor, () => refreshRequest('/auth/refresh', floorChains), () => resyncChains(floor.baseUrl, '/auth/refresh', floorChains)),
     F2m: load(floor, () => refreshRequest('/auth/refresh-mirror', floorChains), () => resyncChains(floor.baseUrl, '/auth/refresh', floorChains)),
+    // The stack floors (bench/stack-floor.js) continue the floor's refresh chains (same token format, same checks).
+    ...Object.fromEntries(
+      Object.entries(stacks).flatMap(([letter, base]) => [
+        [`${letter}1`, load(base, () => bearerRequest('/sessions', sample))],
+        [`${letter}2`, load(base, () => refreshRequest('/auth/refresh', floorChains), () => resyncChains(base.baseUrl, '/auth/refresh', floorChains))],
+        [`${letter}4`, load(base, () => bearerRequest('/auth/me', sample))],
+      ]),
+    ),
     S4: load(svc, () => bearerRequest('/auth/me', sample)),
     F4: load(floor, () => bearerRequest('/auth/me', sample)),
     S3: load(
@@ -285,13 +298,18 @@ function check(label, r, { required = true } = {}) {
 
 const fmt = (r) => `${r.rps.toFixed(1)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms${r.non2xx ? `, ${r.non2xx} non-2xx` : ''}`;
 
-/** Warm-up, then `runs` measured runs, alternating the scenario and its floor (if any). */
-async function measure(key, sc, name, floorName, { duration = P.duration, warmup = P.warmup } = {}) {
-  const entry = { scenario: name, floor: floorName, runs: [], floorRuns: [] };
+/**
+ * Warm-up, then `runs` measured runs, alternating the scenario, its floor (if any) and any `also`
+ * (the stack floors: entry.also[name] with the same figures and their ratios to the floor).
+ */
+async function measure(key, sc, name, floorName, { duration = P.duration, warmup = P.warmup, also = [] } = {}) {
+  const entry = { scenario: name, floor: floorName, runs: [], floorRuns: [], also: {} };
+  for (const a of also) entry.also[a] = { runs: [] };
   const floorRequired = floorName !== 'B3';
   if (warmup > 0) {
     check(`${key} ${name} warm-up`, await sc[name].run(warmup), { required: false });
     if (floorName) check(`${key} ${floorName} warm-up`, await sc[floorName].run(warmup), { required: false });
+    for (const a of also) check(`${key} ${a} warm-up`, await sc[a].run(warmup), { required: false });
   }
   for (let i = 0; i < P.runs; i++) {
     const r = await sc[name].run(duration);
@@ -303,6 +321,12 @@ async function measure(key, sc, name, floorName, { duration = P.duration, warmup
       check(`${key} ${floorName} run ${i + 1}`, f, { required: floorRequired });
       entry.floorRuns.push(f);
       log(`${key} ${floorName} run ${i + 1}: ${fmt(f)}`);
+    }
+    for (const a of also) {
+      const g = await sc[a].run(duration);
+      check(`${key} ${a} run ${i + 1}`, g);
+      entry.also[a].runs.push(g);
+      log(`${key} ${a} run ${i + 1}: ${fmt(g)}`);
     }
   }
   entry.rps = summary(entry.runs.map((r) => r.rps));
@@ -317,6 +341,17 @@ async function measure(key, sc, name, floorName, { duration = P.duration, warmup
     entry.floorP99 = summary(entry.floorRuns.map((r) => r.p99));
     entry.ratio = summary(entry.runs.map((r, i) => r.rps / entry.floorRuns[i].rps));
     entry.ratio.median = entry.rps.median / entry.floorRps.median; // ratio of the medians
+  }
+  for (const a of also) {
+    const x = entry.also[a];
+    x.rps = summary(x.runs.map((r) => r.rps));
+    x.p50 = summary(x.runs.map((r) => r.p50));
+    x.p99 = summary(x.runs.map((r) => r.p99));
+    x.cpu = summary(x.runs.map((r) => r.serverCpuMsPerRequest));
+    x.ratio = summary(x.runs.map((r, i) => r.rps / entry.floorRuns[i].rps)); // to the floor
+    x.ratio.median = x.rps.median / entry.floorRps.median;
+    x.serviceTo = summary(entry.runs.map((r, i) => r.rps / x.runs[i].rps)); // the service's, to this one
+    x.serviceTo.median = entry.rps.median / x.rps.median;
   }
   return entry;
 }
@@ -561,7 +596,10 @@ async function main() {
   };
   Object.defineProperty(results, 'secrets', { value: secrets, enumerable: false });
   const runtimeUrl = withCredentials(db.ownerUrl, secrets.appUser, secrets.appPassword);
-  const nodeArgs = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(resultsDir, 'profiles')}`] : [];
+  const nodeArgs = [
+    ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(resultsDir, 'profiles')}`] : []),
+    ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(/\s+/).filter(Boolean) : []),
+  ];
   const serviceLog = join(tmpRoot, 'service.log');
   // The full run leaves BCRYPT_COST at the service's default (12); the quick run lowers it.
   const costEnv = BCRYPT_COST === 12 ? {} : { BCRYPT_COST: String(BCRYPT_COST) };
@@ -587,33 +625,38 @@ async function main() {
   const smallUsers = await signInBenchUsers(svc, Array.from({ length: Math.max(P.conns, P.memConns) }, (_, i) => i + 1));
   // Nothing else may talk to the database under the same application_name while statements are logged.
   await svcWarnStarting;
-  const floor = await captureAndStartFloor(db, svc, async (setConfig, forms) => {
-    const f = await startProcess({
-      name: 'floor',
-      args: [join(__dirname, 'floor-server.js')],
-      env: {
-        PATH: process.env.PATH,
-        FLOOR_DATABASE_URL: runtimeUrl,
-        FLOOR_POOL_MAX: String(POOL_MAX),
-        ...(setConfig ? { FLOOR_SET_CONFIG: JSON.stringify(setConfig) } : {}),
-        ...(forms ? { FLOOR_STATEMENTS: JSON.stringify(forms) } : {}),
-      },
-      logFile: join(tmpRoot, 'floor.log'),
-      readyPath: '/health',
-    });
+  let floorEnv;
+  const startFloorProcess = async (name, script) => {
+    const f = await startProcess({ name, args: [join(__dirname, script)], env: floorEnv, logFile: join(tmpRoot, `${name}.log`), readyPath: '/health' });
     cleanups.unshift(() => f.stop());
     return f;
+  };
+  const floor = await captureAndStartFloor(db, svc, async (setConfig, forms) => {
+    floorEnv = {
+      PATH: process.env.PATH,
+      FLOOR_DATABASE_URL: runtimeUrl,
+      FLOOR_POOL_MAX: String(POOL_MAX),
+      ...(setConfig ? { FLOOR_SET_CONFIG: JSON.stringify(setConfig) } : {}),
+      ...(forms ? { FLOOR_STATEMENTS: JSON.stringify(forms) } : {}),
+    };
+    return startFloorProcess('floor', 'floor-server.js');
   });
+  // The same requests and statements on NestJS + MikroORM (G) and on NestJS + pg (N) (bench/stack-floor.js).
+  const stacks = {};
+  stacks.G = await startFloorProcess('stack-floor', 'stack-floor.js');
+  floorEnv = { ...floorEnv, STACK_FLOOR_DRIVER: 'pg' };
+  stacks.N = await startFloorProcess('nest-floor', 'stack-floor.js');
   results.phases.small = await phaseCounts(db);
   log(`small phase: ${results.phases.small.sessions} sessions, ${results.phases.small.users} users`);
-  let sc = scenarios(svc, floor, smallUsers);
-  results.pairs.S1 = await measure('1k', sc, 'S1', 'F1');
-  results.pairs.S2 = await measure('1k', sc, 'S2', 'F2');
+  let sc = scenarios(svc, floor, smallUsers, stacks);
+  if (ONLY) return measureOnly(sc, resultsDir, svc);
+  results.pairs.S1 = await measure('1k', sc, 'S1', 'F1', { also: ['G1', 'N1'] });
+  results.pairs.S2 = await measure('1k', sc, 'S2', 'F2', { also: ['G2', 'N2'] });
   // Only while the service sends its refresh UPDATE twice: S2 against a floor that does the same.
   if (results.statements?.S2mirror?.same && !results.statements.S2.same) {
     results.pairs.S2mirror = await measure('1k', sc, 'S2', 'F2m', { warmup: 0 });
   }
-  results.pairs.S4 = await measure('1k', sc, 'S4', 'F4');
+  results.pairs.S4 = await measure('1k', sc, 'S4', 'F4', { also: ['G4', 'N4'] });
   results.pairs.S3 = await measure('1k', sc, 'S3', 'B3', { duration: P.s3Duration, warmup: P.s3Warmup });
 
   // --- large table ("1M rows") -------------------------------------------------------------
@@ -680,6 +723,40 @@ async function main() {
   const reportPath = QUICK ? join(resultsDir, 'RESULTS-quick.md') : join(ROOT, 'bench', 'RESULTS.md');
   await writeReport(results, reportPath);
   log(`report written to ${reportPath}`);
+}
+
+/** BENCH_ONLY: the chosen scenarios at the small size, a summary on stdout, no report. */
+async function measureOnly(sc, resultsDir, svc) {
+  const pairs = { S1: 'F1', S2: 'F2', S4: 'F4' };
+  for (const name of ONLY) {
+    if (name === 'mem') continue;
+    if (!pairs[name]) throw new Error(`BENCH_ONLY: unknown scenario ${name} (S1, S2, S4, mem)`);
+    const n = name.slice(1);
+    const e = (results.pairs[name] = await measure('only', sc, name, pairs[name], { also: [`G${n}`, `N${n}`] }));
+    const g = e.also[`G${n}`];
+    const nf = e.also[`N${n}`];
+    log(
+      `${name}: ${e.rps.median.toFixed(1)} req/s = ${e.ratio.median.toFixed(2)}× of floor (${e.floorRps.median.toFixed(1)}); ` +
+        `NestJS+MikroORM floor ${g.ratio.median.toFixed(2)}×, NestJS+pg floor ${nf.ratio.median.toFixed(2)}×; service = ${g.serviceTo.median.toFixed(2)}× of NestJS+MikroORM; ` +
+        `server CPU ms/request: service ${e.cpu.median.toFixed(3)}, floor ${e.floorCpu.median.toFixed(3)}, NestJS+MikroORM ${g.cpu.median.toFixed(3)}, NestJS+pg ${nf.cpu.median.toFixed(3)}`,
+    );
+  }
+  if (ONLY.has('mem')) {
+    const peaks = [];
+    for (let i = 0; i < P.runs; i++) {
+      const w = watchMemory(svc.pid);
+      const r = await sc.S1mem.run(P.duration);
+      const m = w.stop();
+      check(`memory run ${i + 1}`, r);
+      peaks.push(Math.max(m.hwm, m.maxRss));
+      log(`memory run ${i + 1}: peak RSS ${(peaks[i] / 1e6).toFixed(1)} MB (${fmt(r)})`);
+    }
+    results.memory.peaks = peaks;
+  }
+  results.finishedAt = new Date().toISOString();
+  results.elapsedSeconds = (Date.parse(results.finishedAt) - Date.parse(results.startedAt)) / 1000;
+  await writeFile(join(resultsDir, `only-${results.startedAt.replace(/[:.]/g, '-')}.json`), JSON.stringify(results, null, 2));
+  await keepLogs();
 }
 
 /** On failure, keeps the service's, the floor's and the database's logs (bench/results/logs-<time>/). */

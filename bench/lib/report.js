@@ -47,6 +47,56 @@ function scenarioRow(label, e, floorLabel) {
   } | ${e.floorP50 ? `${range(e.floorP50, 2)} / ${range(e.floorP99, 2)}` : '–'} | ${e.ratio ? ratioText(e.ratio) : '–'} | ${cpu} |`;
 }
 
+/**
+ * The stack floors next to the floor and the service: how much of the gap to the floor the
+ * prescribed stack (NestJS, MikroORM) takes before the service adds anything.
+ */
+function stackSection(r) {
+  const pairs = r.pairs;
+  const rows = [
+    ['S1 `GET /sessions`', pairs.S1, 1],
+    ['S2 `POST /auth/refresh`', pairs.S2, 2],
+    ['S4 `GET /auth/me`', pairs.S4, 4],
+  ].filter(([, e]) => e?.also && Object.keys(e.also).length);
+  if (!rows.length) return [];
+  const L = [];
+  L.push('## How far the stack lets the service go');
+  L.push('');
+  L.push(
+    'Two more floors serve the same requests with the same statements (forms, `set_config`, transaction, role, pool size) as the floor, tokens decoded and not verified, and nothing else — ' +
+      'but on the stack the design prescribes ([bench/stack-floor.js](stack-floor.js)): a NestJS app on its default Express adapter whose global interceptor opens the transaction, ' +
+      '**NestJS + pg** on a client of a plain `pg` pool, **NestJS + MikroORM** in `em.fork().transactional()` with every statement sent through that transaction (knex), as the service does. ' +
+      'No guard, validation, logging, security headers or exception mapping. The service can at best approach NestJS + MikroORM; where that floor is below a target, the target cannot be met on this stack.',
+  );
+  L.push('');
+  L.push('| Scenario | floor req/s | NestJS + pg: req/s, × floor | NestJS + MikroORM: req/s, × floor | service: req/s, × floor | service ÷ NestJS + MikroORM | server CPU ms/request: floor / NestJS + pg / NestJS + MikroORM / service |');
+  L.push('|---|---|---|---|---|---|---|');
+  for (const [label, e, n] of rows) {
+    const g = e.also[`G${n}`];
+    const nf = e.also[`N${n}`];
+    L.push(
+      `| ${label} | ${range(e.floorRps, 1)} | ${range(nf?.rps, 1)}, **${ratioText(nf?.ratio)}** | ${range(g?.rps, 1)}, **${ratioText(g?.ratio)}** | ${range(e.rps, 1)}, **${ratioText(e.ratio)}** | ${ratioText(g?.serviceTo)} | ` +
+        `${range(e.floorCpu, 2)} / ${range(nf?.cpu, 2)} / ${range(g?.cpu, 2)} / ${range(e.cpu, 2)} |`,
+    );
+  }
+  L.push('');
+  const [, e1, n1] = rows[0];
+  const f = e1.floorCpu?.median;
+  const np = e1.also[`N${n1}`]?.cpu?.median;
+  const mo = e1.also[`G${n1}`]?.cpu?.median;
+  const sv = e1.cpu?.median;
+  L.push(
+    'Runs alternate: service, floor, NestJS + MikroORM, NestJS + pg, at the small size. The load generator, PostgreSQL and the server under test share the same cores, ' +
+      'so throughput follows the server\'s CPU per request.' +
+      ([f, np, mo, sv].every(Number.isFinite)
+        ? ` For ${rows[0][0]}: the floor spends ${num(f, 2)} ms; NestJS's request pipeline adds ${num(np - f, 2)} ms; the MikroORM transaction (entity-manager fork, knex transaction, statements through knex) ` +
+          `${num(mo - np, 2)} ms more; the service's own work (token verification, logging, security headers, validation, rate-limit and error mapping, DTOs) ${num(sv - mo, 2)} ms.`
+        : ''),
+  );
+  L.push('');
+  return L;
+}
+
 function codeBlock(text, lang = '') {
   return `\`\`\`${lang}\n${String(text).replace(/```/g, "'''")}\n\`\`\``;
 }
@@ -93,13 +143,20 @@ function render(r) {
   L.push('| Target | Result | Met |');
   L.push('|---|---|---|');
   const t = (label, value, ok) => L.push(`| ${label} | ${value} | ${mark(ok)} |`);
-  t('S1 `GET /sessions` throughput ≥ 0.6 × floor', ratioText(s1Ratio), s1Ratio && s1Ratio.median >= 0.6);
+  // What the stack alone reaches (see "How far the stack lets the service go").
+  const ceiling = (e, n) => {
+    const g = e?.also?.[`G${n}`];
+    const nf = e?.also?.[`N${n}`];
+    if (!g && !nf) return '';
+    return ` — the stack alone: NestJS + MikroORM ${ratioText(g?.ratio)}, NestJS + pg ${ratioText(nf?.ratio)}`;
+  };
+  t('S1 `GET /sessions` throughput ≥ 0.6 × floor', `${ratioText(s1Ratio)}${ceiling(pairs.S1, 1)}`, s1Ratio && s1Ratio.median >= 0.6);
   t(
     'S2 `POST /auth/refresh` throughput ≥ 0.6 × floor',
-    `${ratioText(s2Ratio)}${pairs.S2mirror?.ratio ? ` (${ratioText(pairs.S2mirror.ratio)} against a floor that also sends the service's 2nd UPDATE)` : ''}`,
+    `${ratioText(s2Ratio)}${pairs.S2mirror?.ratio ? ` (${ratioText(pairs.S2mirror.ratio)} against a floor that also sends the service's 2nd UPDATE)` : ''}${ceiling(pairs.S2, 2)}`,
     s2Ratio && s2Ratio.median >= 0.6,
   );
-  t('S4 `GET /auth/me` throughput ≥ 0.7 × floor', ratioText(s4Ratio), s4Ratio && s4Ratio.median >= 0.7);
+  t('S4 `GET /auth/me` throughput ≥ 0.7 × floor', `${ratioText(s4Ratio)}${ceiling(pairs.S4, 4)}`, s4Ratio && s4Ratio.median >= 0.7);
   t(`S3 \`POST /auth/login\` throughput ≥ 0.9 × bcrypt.compare alone (cost ${r.bcryptCost})`, ratioText(s3Ratio), s3Ratio && s3Ratio.median >= 0.9);
   t(`S1 p50 at ${num(large?.sessions)} rows ≤ 1.2 × p50 at ${num(small?.sessions)} rows`, ratioText(s1Scale), s1Scale && s1Scale.median <= 1.2);
   t(`S2 p50 at ${num(large?.sessions)} rows ≤ 1.2 × p50 at ${num(small?.sessions)} rows`, ratioText(s2Scale), s2Scale && s2Scale.median <= 1.2);
@@ -159,6 +216,8 @@ function render(r) {
       'in a separate Node.js process with the default libuv thread pool, like the service ([bench/bcrypt-floor.js](bcrypt-floor.js)).',
   );
   L.push('');
+
+  L.push(...stackSection(r));
 
   L.push(`## Scenarios at ${num(small?.sessions)} sessions (${num(small?.users)} users)`);
   L.push('');

@@ -1,0 +1,220 @@
+'use strict';
+// The stack floors: the floor's requests (floor-server.js: same statements, same forms, same
+// set_config, same transaction, same role and pool size, tokens decoded but not verified), served
+// by the stack the design prescribes instead of bare node:http + pg. A NestJS app on its default
+// Express adapter whose global interceptor opens the request's transaction:
+//
+//   STACK_FLOOR_DRIVER=mikro-orm  (default) forks MikroORM's entity manager and runs the request in
+//                                 `em.fork().transactional()`, every statement sent through that
+//                                 transaction (knex), as the service sends its hand-written SQL;
+//   STACK_FLOOR_DRIVER=pg         BEGIN … COMMIT on a client of a plain `pg` pool: NestJS alone.
+//
+// No guard, validation, logging, security headers or exception mapping. They answer "what does the
+// stack itself cost per request?": the service can at best approach them, so their ratio to the
+// floor bounds what any service on NestJS (+ MikroORM) can reach on the same machine.
+//
+//   FLOOR_DATABASE_URL (runtime role), FLOOR_POOL_MAX, FLOOR_SET_CONFIG, FLOOR_STATEMENTS, PORT, HOST:
+//   as for floor-server.js.
+require('reflect-metadata');
+const { createHash } = require('node:crypto');
+const { Controller, Get, Post, HttpCode, HttpException, Module, Req, Body } = require('@nestjs/common');
+const { NestFactory } = require('@nestjs/core');
+const { MikroORM, PostgreSqlDriver } = require('@mikro-orm/postgresql');
+const { Pool } = require('pg');
+const { from, lastValueFrom } = require('rxjs');
+const { SQL, RLS_SETTING, render } = require('./hot-paths');
+
+const USE_PG = process.env.STACK_FLOOR_DRIVER === 'pg';
+const SET_CONFIG = process.env.FLOOR_SET_CONFIG ? JSON.parse(process.env.FLOOR_SET_CONFIG) : { text: SQL.setConfig, extra: [] };
+const FORMS = process.env.FLOOR_STATEMENTS ? JSON.parse(process.env.FLOOR_STATEMENTS) : {};
+const REFRESH_TTL_MS = 30 * 86_400_000;
+const ABSOLUTE_MS = 90 * 86_400_000;
+const FAKE_ACCESS_TOKEN = `eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.${'x'.repeat(220)}.${'y'.repeat(43)}`;
+
+/**
+ * A statement in the request's transaction: on its pg client, or through its knex transaction
+ * (`$n` become knex's `?` bindings, bound form).
+ */
+async function run(req, text, values) {
+  if (req.pg) return (await req.pg.query(text, values)).rows;
+  const knex = req.em.getConnection().getKnex();
+  const raw = values ? knex.raw(text.replace(/\$\d+/g, '?'), values) : knex.raw(text);
+  const result = await raw.transacting(req.em.getTransactionContext());
+  return result.rows;
+}
+const q = (req, key, values) => {
+  const { form, text } = FORMS[key] || {};
+  const r = render(key, values, form, text);
+  return run(req, r.text, r.values);
+};
+const setUser = (req, userId) => run(req, SET_CONFIG.text, [RLS_SETTING, userId, ...SET_CONFIG.extra]);
+
+const toUuid = (hex) => `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+const sha256 = (s) => createHash('sha256').update(s).digest('hex');
+// MikroORM's pg connection leaves timestamps as text (it parses them itself when hydrating); pg's parses them.
+const date = (v) => (v instanceof Date ? v : new Date(v));
+const unauthorized = () => new HttpException({ statusCode: 401 }, 401);
+
+function bearerClaims(req) {
+  const m = /^Bearer ([^.]+)\.([^.]+)\.([^.]+)$/.exec(req.headers.authorization || '');
+  if (!m) return null;
+  const p = JSON.parse(Buffer.from(m[2], 'base64url').toString('utf8'));
+  return { userId: p.sub, sessionId: p.sid };
+}
+
+const sessionDto = (s, current) => ({
+  id: s.id,
+  deviceName: s.device_name,
+  deviceType: s.device_type,
+  userAgent: s.user_agent,
+  ipAddress: s.ip_address,
+  createdAt: date(s.created_at).toISOString(),
+  lastUsedAt: date(s.last_used_at).toISOString(),
+  expiresAt: date(s.expires_at).toISOString(),
+  current: s.id === current,
+});
+
+/** The design's global interceptor, reduced to its core: transaction, set_config, session check. */
+class TransactionInterceptor {
+  constructor(em, pool) {
+    this.em = em;
+    this.pool = pool;
+  }
+  intercept(context, next) {
+    const req = context.switchToHttp().getRequest();
+    if (req.path === '/health') return next.handle();
+    const who = req.method === 'GET' ? bearerClaims(req) : null;
+    if (req.method === 'GET' && !who) throw unauthorized();
+    req.who = who;
+    const body = async () => {
+      await setUser(req, who ? who.userId : '');
+      if (who) {
+        const active = await q(req, 'isActive', [who.sessionId, new Date()]);
+        if (!active.length) throw unauthorized();
+      }
+      return lastValueFrom(next.handle(), { defaultValue: undefined });
+    };
+    if (this.pool) return from(this.pgTransaction(req, body));
+    return from(
+      this.em.fork().transactional((em) => {
+        req.em = em;
+        return body();
+      }),
+    );
+  }
+  async pgTransaction(req, body) {
+    const client = await this.pool.connect();
+    req.pg = client;
+    try {
+      await client.query(SQL.begin);
+      const out = await body();
+      await client.query(SQL.commit);
+      return out;
+    } catch (err) {
+      await client.query(SQL.rollback).catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+}
+
+class BenchController {
+  health() {
+    return { status: 'ok' };
+  }
+  async sessions(req) {
+    const rows = await q(req, 'listActive', [new Date()]);
+    return rows.map((s) => sessionDto(s, req.who.sessionId));
+  }
+  async me(req) {
+    const user = (await q(req, 'findUser', [req.who.userId]))[0];
+    if (!user) throw unauthorized();
+    return { id: user.id, email: user.email, displayName: user.display_name, createdAt: date(user.created_at).toISOString() };
+  }
+  refresh(req, body) {
+    return this.rotate(req, body, false);
+  }
+  refreshMirror(req, body) {
+    return this.rotate(req, body, true);
+  }
+  async rotate(req, body, mirror) {
+    const token = body.refreshToken;
+    const [payloadPart, macPart] = String(token).split('.');
+    const payload = Buffer.from(payloadPart, 'base64url');
+    if (payload.length !== 36 || !macPart) throw unauthorized();
+    const userId = toUuid(payload.subarray(0, 16).toString('hex'));
+    const sessionId = toUuid(payload.subarray(16, 32).toString('hex'));
+    const nextPayload = Buffer.from(payload);
+    nextPayload.writeUInt32BE(payload.readUInt32BE(32) + 1, 32);
+    const next = `${nextPayload.toString('base64url')}.${macPart}`;
+    await setUser(req, userId);
+    const row = (await q(req, 'lockForRefresh', [sessionId]))[0];
+    if (!row || !row.user_active || row.user_id !== userId || row.is_revoked) throw unauthorized();
+    const now = new Date();
+    if (sha256(token) === row.refresh_token_hash) {
+      if (date(row.expires_at) <= now) throw unauthorized();
+      const hash = sha256(next);
+      const expiresAt = new Date(Math.min(now.getTime() + REFRESH_TTL_MS, date(row.created_at).getTime() + ABSOLUTE_MS));
+      await q(req, 'rotate', [hash, now, expiresAt, sessionId]);
+      if (mirror) await q(req, 'rotateFlush', [hash, now, expiresAt, sessionId]);
+    } else if (sha256(next) !== row.refresh_token_hash) {
+      throw unauthorized();
+    }
+    return { accessToken: FAKE_ACCESS_TOKEN, refreshToken: next, tokenType: 'Bearer', expiresIn: 900, sessionId };
+  }
+}
+
+// Decorators applied by hand (plain JavaScript, no compile step).
+const method = (name) => Object.getOwnPropertyDescriptor(BenchController.prototype, name);
+const route = (decorator, name, params = []) => {
+  params.forEach((p, i) => p(BenchController.prototype, name, i));
+  decorator(BenchController.prototype, name, method(name));
+};
+Controller()(BenchController);
+route(Get('health'), 'health');
+route(Get('sessions'), 'sessions', [Req()]);
+route(Get('auth/me'), 'me', [Req()]);
+route(Post('auth/refresh'), 'refresh', [Req(), Body()]);
+HttpCode(200)(BenchController.prototype, 'refresh', method('refresh'));
+route(Post('auth/refresh-mirror'), 'refreshMirror', [Req(), Body()]);
+HttpCode(200)(BenchController.prototype, 'refreshMirror', method('refreshMirror'));
+class BenchModule {}
+Module({ controllers: [BenchController] })(BenchModule);
+
+async function main() {
+  const poolMax = Number(process.env.FLOOR_POOL_MAX || 10);
+  let orm = null;
+  let pool = null;
+  if (USE_PG) {
+    pool = new Pool({ connectionString: process.env.FLOOR_DATABASE_URL, max: poolMax, idleTimeoutMillis: 30_000, application_name: 'nra-bench-nest-floor' });
+  } else {
+    orm = await MikroORM.init({
+      driver: PostgreSqlDriver,
+      clientUrl: process.env.FLOOR_DATABASE_URL,
+      entities: [],
+      discovery: { warnWhenNoEntities: false },
+      allowGlobalContext: false,
+      forceUtcTimezone: true,
+      ensureDatabase: false,
+      pool: { min: 0, max: poolMax, idleTimeoutMillis: 30_000 },
+      driverOptions: { connection: { application_name: 'nra-bench-stack-floor' } },
+    });
+  }
+  const app = await NestFactory.create(BenchModule, { logger: ['error'] });
+  app.useGlobalInterceptors(new TransactionInterceptor(orm?.em, pool));
+  await app.listen(Number(process.env.PORT || 0), process.env.HOST || '127.0.0.1');
+  console.log(`stack floor (${USE_PG ? 'pg' : 'mikro-orm'}) listening on ${JSON.stringify(app.getHttpServer().address())}`);
+  const stop = () =>
+    app
+      .close()
+      .then(() => (orm ? orm.close() : pool.end()))
+      .then(() => process.exit(0));
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
