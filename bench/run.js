@@ -12,8 +12,9 @@
 //                        per figure and the connections of S1/S2/S4
 //   BENCH_CPU_PROF=1     start the service with --cpu-prof (profiles in bench/results/profiles)
 //   BENCH_NODE_ARGS      extra node options for the service process (experiments: V8 heap flags...)
-//   BENCH_ONLY=S1,S2,S4,mem   a development loop: only these scenarios (and/or the memory run), at
-//                        the small size, each paired with its floor; prints the figures and writes
+//   BENCH_ONLY=S1,S2,S4,scale,mem   a development loop: only these scenarios at the small size, each
+//                        paired with its floor and the stack floors (and with `scale` again at the
+//                        large size; `mem` the memory run); prints the figures and writes
 //                        bench/results/only-*.json, never RESULTS.md
 const { randomBytes } = require('node:crypto');
 const { spawn, execFileSync } = require('node:child_process');
@@ -649,7 +650,7 @@ async function main() {
   results.phases.small = await phaseCounts(db);
   log(`small phase: ${results.phases.small.sessions} sessions, ${results.phases.small.users} users`);
   let sc = scenarios(svc, floor, smallUsers, stacks);
-  if (ONLY) return measureOnly(sc, resultsDir, svc);
+  if (ONLY) return measureOnly(sc, resultsDir, svc, { db, pw, stacks, floor });
   results.pairs.S1 = await measure('1k', sc, 'S1', 'F1', { also: ['G1', 'N1'] });
   results.pairs.S2 = await measure('1k', sc, 'S2', 'F2', { also: ['G2', 'N2'] });
   // Only while the service sends its refresh UPDATE twice: S2 against a floor that does the same.
@@ -673,19 +674,46 @@ async function main() {
   results.pairs.S1large = await measure('1M', sc, 'S1', 'F1');
   results.pairs.S2large = await measure('1M', sc, 'S2', 'F2');
 
-  log(`memory: S1 at ${P.memConns} connections`);
-  const mem = [];
-  for (let i = 0; i < P.runs; i++) {
-    const w = watchMemory(svc.pid);
-    const r = await sc.S1mem.run(P.duration);
+  // The service sets V8's heap growing factor (src/main.ts); a second process with V8's default
+  // (`--heap-growing-percent=0` on its command line wins) shows what that setting buys. Runs alternate.
+  log(`memory: S1 at ${P.memConns} connections (and the same against a service with V8's default heap growth)`);
+  const svcDefaultHeap = await startService({
+    appDir,
+    ownerUrl: db.ownerUrl,
+    secrets,
+    logFile: join(tmpRoot, 'service-default-heap.log'),
+    cwd: tmpRoot,
+    nodeArgs: [...nodeArgs, '--heap-growing-percent=0'],
+    extraEnv: { ...costEnv, MIGRATE_ON_START: 'false' },
+  });
+  cleanups.unshift(() => svcDefaultHeap.stop());
+  const scDefaultHeap = scenarios(svcDefaultHeap, floor, largeUsers);
+  if (P.warmup > 0) check('memory (default heap) warm-up', await scDefaultHeap.S1mem.run(P.warmup), { required: false });
+  const memoryRun = async (service, s, label, i) => {
+    const w = watchMemory(service.pid);
+    const r = await s.S1mem.run(P.duration);
     const m = w.stop();
-    check(`memory S1@${P.memConns} run ${i + 1}`, r);
-    mem.push({ ...m, load: r });
-    log(`memory run ${i + 1}: peak RSS ${(Math.max(m.hwm, m.maxRss) / 1e6).toFixed(1)} MB (${fmt(r)})`);
+    check(`memory${label} S1@${P.memConns} run ${i + 1}`, r);
+    log(`memory${label} run ${i + 1}: peak RSS ${(Math.max(m.hwm, m.maxRss) / 1e6).toFixed(1)} MB (${fmt(r)})`);
+    return { ...m, load: r };
+  };
+  const mem = [];
+  const memDefault = [];
+  for (let i = 0; i < P.runs; i++) {
+    mem.push(await memoryRun(svc, sc, '', i));
+    memDefault.push(await memoryRun(svcDefaultHeap, scDefaultHeap, ' (default heap growth)', i));
   }
+  await svcDefaultHeap.stop();
   results.memory.runs = mem;
   results.memory.peak = summary(mem.map((m) => Math.max(m.hwm, m.maxRss)));
   results.memory.hwmReset = mem.every((m) => m.hwmReset);
+  results.memory.cpu = summary(mem.map((m) => m.load.serverCpuMsPerRequest));
+  results.memory.defaultHeap = {
+    runs: memDefault,
+    peak: summary(memDefault.map((m) => Math.max(m.hwm, m.maxRss))),
+    cpu: summary(memDefault.map((m) => m.load.serverCpuMsPerRequest)),
+    rps: summary(memDefault.map((m) => m.load.rps)),
+  };
 
   log('EXPLAIN (ANALYZE, BUFFERS) of the hot paths at the large size');
   const st = results.statements;
@@ -726,11 +754,11 @@ async function main() {
 }
 
 /** BENCH_ONLY: the chosen scenarios at the small size, a summary on stdout, no report. */
-async function measureOnly(sc, resultsDir, svc) {
+async function measureOnly(sc, resultsDir, svc, { db, pw, floor }) {
   const pairs = { S1: 'F1', S2: 'F2', S4: 'F4' };
   for (const name of ONLY) {
-    if (name === 'mem') continue;
-    if (!pairs[name]) throw new Error(`BENCH_ONLY: unknown scenario ${name} (S1, S2, S4, mem)`);
+    if (name === 'mem' || name === 'scale') continue;
+    if (!pairs[name]) throw new Error(`BENCH_ONLY: unknown scenario ${name} (S1, S2, S4, mem, scale)`);
     const n = name.slice(1);
     const e = (results.pairs[name] = await measure('only', sc, name, pairs[name], { also: [`G${n}`, `N${n}`] }));
     const g = e.also[`G${n}`];
@@ -740,6 +768,22 @@ async function measureOnly(sc, resultsDir, svc) {
         `NestJS+MikroORM floor ${g.ratio.median.toFixed(2)}×, NestJS+pg floor ${nf.ratio.median.toFixed(2)}×; service = ${g.serviceTo.median.toFixed(2)}× of NestJS+MikroORM; ` +
         `server CPU ms/request: service ${e.cpu.median.toFixed(3)}, floor ${e.floorCpu.median.toFixed(3)}, NestJS+MikroORM ${g.cpu.median.toFixed(3)}, NestJS+pg ${nf.cpu.median.toFixed(3)}`,
     );
+  }
+  if (ONLY.has('scale')) {
+    // The chosen scenarios again at the large size (p50 ratios large / small), against the floor only.
+    await seedLarge(db, pw);
+    const span = P.large.users - P.small.users;
+    const largeUsers = await signInBenchUsers(svc, Array.from({ length: P.conns }, (_, i) => P.small.users + 1 + Math.floor((i * span) / P.conns)));
+    const scl = scenarios(svc, floor, largeUsers);
+    for (const name of ONLY) {
+      if (!pairs[name]) continue;
+      const e = (results.pairs[`${name}large`] = await measure('only large', scl, name, pairs[name]));
+      const small = results.pairs[name];
+      log(
+        `${name} at the large size: p50 ${e.p50.median.toFixed(2)} ms = ${(e.p50.median / small.p50.median).toFixed(2)}× of the small size's; ` +
+          `floor ${(e.floorP50.median / small.floorP50.median).toFixed(2)}×; ${e.rps.median.toFixed(1)} req/s`,
+      );
+    }
   }
   if (ONLY.has('mem')) {
     const peaks = [];
