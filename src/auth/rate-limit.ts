@@ -3,6 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { ThrottlerGuard, ThrottlerLimitDetail, ThrottlerModuleOptions } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
 import { AuthSettings } from './auth-settings';
+import { SlidingWindowThrottlerStorage } from './throttler-storage';
 
 export type RateLimitedRoute = 'login' | 'register' | 'refresh';
 const RATE_LIMITED_ROUTE = 'auth:rate-limited-route';
@@ -18,10 +19,11 @@ function loginAccount(req: Request): string {
 }
 
 /**
- * Two throttlers over fixed windows of RATE_LIMIT_WINDOW_SECONDS: `ip` (per client IP, as Express
+ * Two throttlers over sliding windows of RATE_LIMIT_WINDOW_SECONDS: `ip` (per client IP, as Express
  * computes it under TRUST_PROXY) for login, register and refresh, each with its own limit; and
  * `account` (per email) for login only, so one account cannot be guessed at from many addresses.
- * Counters live in memory, per instance.
+ * Counters live in memory, per instance (SlidingWindowThrottlerStorage: the stock storage's
+ * semantics at O(1) per request).
  */
 export function rateLimitOptions(config: AuthSettings): ThrottlerModuleOptions {
   const limits = config.rateLimit;
@@ -32,6 +34,7 @@ export function rateLimitOptions(config: AuthSettings): ThrottlerModuleOptions {
     refresh: limits.refreshPerIp,
   };
   return {
+    storage: new SlidingWindowThrottlerStorage(),
     errorMessage: 'Too many requests, try again later',
     throttlers: [
       {
