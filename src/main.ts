@@ -10,9 +10,10 @@ import { prepareDatabase, PreparedDatabase } from './database/bootstrap';
  * Between full collections V8 lets the old generation grow to up to 4× what survived the last one.
  * Under load most of what reaches it is request garbage (requests waiting for a pooled connection
  * outlive two scavenges), so the service's RSS at 100 connections was ~300 MB on ~50 MB of live
- * data. 1.5× keeps it under 200 MB for about the same CPU (bench/RESULTS.md, "Memory"). A
- * `--heap-growing-percent` on the node command line wins. Set before the heap grows; V8 reads the
- * factor at every full collection.
+ * data. 1.5× keeps it under 200 MB, paid for with more full collections: about a sixth more CPU per
+ * request at 100 connections (bench/RESULTS.md, "Memory", measures both). Where memory is not tight,
+ * `--heap-growing-percent=0` on the node command line restores V8's default (any value there wins).
+ * Set before the heap grows; V8 reads the factor at every full collection.
  */
 const HEAP_GROWING_PERCENT = 50;
 if (!process.execArgv.some((a) => a.startsWith('--heap-growing-percent'))) setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
