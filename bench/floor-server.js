@@ -12,9 +12,9 @@
 // POST /auth/refresh runs the statements a refresh needs (one UPDATE); POST /auth/refresh-mirror
 // also sends the second, identical UPDATE the service sends (see hot-paths.js rotateFlush).
 const http = require('node:http');
-const { createHash } = require('node:crypto');
 const { Pool } = require('pg');
 const { SQL, RLS_SETTING, render } = require('./hot-paths');
+const { pgTransaction, bearerClaims, sessionDto, userDto, decodeRefresh, decideRefresh, tokensDto } = require('./lib/floor-requests');
 
 const SET_CONFIG = process.env.FLOOR_SET_CONFIG ? JSON.parse(process.env.FLOOR_SET_CONFIG) : { text: SQL.setConfig, extra: [] };
 const setUser = (client, userId) => client.query(SET_CONFIG.text, [RLS_SETTING, userId, ...SET_CONFIG.extra]);
@@ -25,9 +25,6 @@ const q = (client, key, values) => {
   const r = render(key, values, form, text);
   return client.query(r.text, r.values);
 };
-const REFRESH_TTL_MS = 30 * 86_400_000; // the service's defaults
-const ABSOLUTE_MS = 90 * 86_400_000;
-const FAKE_ACCESS_TOKEN = `eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.${'x'.repeat(220)}.${'y'.repeat(43)}`; // a JWT's length
 
 const pool = new Pool({
   connectionString: process.env.FLOOR_DATABASE_URL,
@@ -37,20 +34,11 @@ const pool = new Pool({
   statement_timeout: Number(process.env.FLOOR_STATEMENT_TIMEOUT_MS || 10_000),
 });
 
-const toUuid = (hex) => `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-const sha256 = (s) => createHash('sha256').update(s).digest('hex');
 
 function send(res, status, body) {
   const data = body === undefined ? '' : JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(data) });
   res.end(data);
-}
-
-function bearerClaims(req) {
-  const m = /^Bearer ([^.]+)\.([^.]+)\.([^.]+)$/.exec(req.headers.authorization || '');
-  if (!m) return null;
-  const p = JSON.parse(Buffer.from(m[2], 'base64url').toString('utf8'));
-  return { userId: p.sub, sessionId: p.sid };
 }
 
 function readBody(req) {
@@ -63,20 +51,7 @@ function readBody(req) {
 }
 
 /** Runs fn(client) inside BEGIN … COMMIT (ROLLBACK on error), like the service's RLS transaction. */
-async function transaction(fn) {
-  const client = await pool.connect();
-  try {
-    await client.query(SQL.begin);
-    const out = await fn(client);
-    await client.query(SQL.commit);
-    return out;
-  } catch (err) {
-    await client.query(SQL.rollback).catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
-}
+const transaction = (fn) => pgTransaction(pool, fn);
 
 class HttpError extends Error {
   constructor(status) {
@@ -85,17 +60,6 @@ class HttpError extends Error {
   }
 }
 
-const sessionDto = (s, current) => ({
-  id: s.id,
-  deviceName: s.device_name,
-  deviceType: s.device_type,
-  userAgent: s.user_agent,
-  ipAddress: s.ip_address,
-  createdAt: s.created_at.toISOString(),
-  lastUsedAt: s.last_used_at.toISOString(),
-  expiresAt: s.expires_at.toISOString(),
-  current: s.id === current,
-});
 
 /** S1 and S4 open the same way: set_config, then the session check. */
 async function authenticated(client, who) {
@@ -105,7 +69,7 @@ async function authenticated(client, who) {
 }
 
 async function listSessions(req, res) {
-  const who = bearerClaims(req);
+  const who = bearerClaims(req.headers.authorization);
   if (!who) throw new HttpError(401);
   const rows = await transaction(async (c) => {
     await authenticated(c, who);
@@ -115,43 +79,34 @@ async function listSessions(req, res) {
 }
 
 async function me(req, res) {
-  const who = bearerClaims(req);
+  const who = bearerClaims(req.headers.authorization);
   if (!who) throw new HttpError(401);
   const user = await transaction(async (c) => {
     await authenticated(c, who);
     return (await q(c, 'findUser', [who.userId])).rows[0];
   });
   if (!user) throw new HttpError(401);
-  send(res, 200, { id: user.id, email: user.email, displayName: user.display_name, createdAt: user.created_at.toISOString() });
+  send(res, 200, userDto(user));
 }
 
 async function refresh(req, res, mirror) {
-  const token = JSON.parse(await readBody(req)).refreshToken;
-  const [payloadPart, macPart] = String(token).split('.');
-  const payload = Buffer.from(payloadPart, 'base64url');
-  if (payload.length !== 36 || !macPart) throw new HttpError(401);
-  const userId = toUuid(payload.subarray(0, 16).toString('hex'));
-  const sessionId = toUuid(payload.subarray(16, 32).toString('hex'));
-  const nextPayload = Buffer.from(payload);
-  nextPayload.writeUInt32BE(payload.readUInt32BE(32) + 1, 32);
-  const next = `${nextPayload.toString('base64url')}.${macPart}`; // not a MAC: the floor verifies nothing
+  const claims = decodeRefresh(JSON.parse(await readBody(req)).refreshToken);
+  if (!claims) throw new HttpError(401);
   await transaction(async (c) => {
     await setUser(c, ''); // the interceptor opens every request anonymous
-    await setUser(c, userId); // the refresh flow then switches to the user
-    const row = (await q(c, 'lockForRefresh', [sessionId])).rows[0];
-    if (!row || !row.user_active || row.user_id !== userId || row.is_revoked) throw new HttpError(401);
+    await setUser(c, claims.userId); // the refresh flow then switches to the user
+    const row = (await q(c, 'lockForRefresh', [claims.sessionId])).rows[0];
     const now = new Date();
-    if (sha256(token) === row.refresh_token_hash) {
-      if (row.expires_at <= now) throw new HttpError(401);
-      const hash = sha256(next);
-      const expiresAt = new Date(Math.min(now.getTime() + REFRESH_TTL_MS, row.created_at.getTime() + ABSOLUTE_MS));
-      await q(c, 'rotate', [hash, now, expiresAt, sessionId]);
-      if (mirror) await q(c, 'rotateFlush', [hash, now, expiresAt, sessionId]);
-    } else if (sha256(next) !== row.refresh_token_hash) {
-      throw new HttpError(401); // (the service would revoke here; the bench never gets here)
-    } // else: a repeat of the just-rotated token (grace): same successor, no write
+    const decision = decideRefresh(claims, row, now);
+    if (!decision) throw new HttpError(401);
+    if (decision.rotate) {
+      const { hash, expiresAt } = decision.rotate;
+      const values = [hash, now, expiresAt, claims.sessionId];
+      await q(c, 'rotate', values);
+      if (mirror) await q(c, 'rotateFlush', values);
+    }
   });
-  send(res, 200, { accessToken: FAKE_ACCESS_TOKEN, refreshToken: next, tokenType: 'Bearer', expiresIn: 900, sessionId });
+  send(res, 200, tokensDto(claims));
 }
 
 const server = http.createServer((req, res) => {

@@ -16,20 +16,17 @@
 //   FLOOR_DATABASE_URL (runtime role), FLOOR_POOL_MAX, FLOOR_SET_CONFIG, FLOOR_STATEMENTS, PORT, HOST:
 //   as for floor-server.js.
 require('reflect-metadata');
-const { createHash } = require('node:crypto');
 const { Controller, Get, Post, HttpCode, HttpException, Module, Req, Body } = require('@nestjs/common');
 const { NestFactory } = require('@nestjs/core');
 const { MikroORM, PostgreSqlDriver } = require('@mikro-orm/postgresql');
 const { Pool } = require('pg');
 const { from, lastValueFrom } = require('rxjs');
 const { SQL, RLS_SETTING, render } = require('./hot-paths');
+const { pgTransaction, bearerClaims, sessionDto, userDto, decodeRefresh, decideRefresh, tokensDto } = require('./lib/floor-requests');
 
 const USE_PG = process.env.STACK_FLOOR_DRIVER === 'pg';
 const SET_CONFIG = process.env.FLOOR_SET_CONFIG ? JSON.parse(process.env.FLOOR_SET_CONFIG) : { text: SQL.setConfig, extra: [] };
 const FORMS = process.env.FLOOR_STATEMENTS ? JSON.parse(process.env.FLOOR_STATEMENTS) : {};
-const REFRESH_TTL_MS = 30 * 86_400_000;
-const ABSOLUTE_MS = 90 * 86_400_000;
-const FAKE_ACCESS_TOKEN = `eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.${'x'.repeat(220)}.${'y'.repeat(43)}`;
 
 /**
  * A statement in the request's transaction: on its pg client, or through its knex transaction
@@ -49,30 +46,9 @@ const q = (req, key, values) => {
 };
 const setUser = (req, userId) => run(req, SET_CONFIG.text, [RLS_SETTING, userId, ...SET_CONFIG.extra]);
 
-const toUuid = (hex) => `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-const sha256 = (s) => createHash('sha256').update(s).digest('hex');
-// MikroORM's pg connection leaves timestamps as text (it parses them itself when hydrating); pg's parses them.
-const date = (v) => (v instanceof Date ? v : new Date(v));
 const unauthorized = () => new HttpException({ statusCode: 401 }, 401);
 
-function bearerClaims(req) {
-  const m = /^Bearer ([^.]+)\.([^.]+)\.([^.]+)$/.exec(req.headers.authorization || '');
-  if (!m) return null;
-  const p = JSON.parse(Buffer.from(m[2], 'base64url').toString('utf8'));
-  return { userId: p.sub, sessionId: p.sid };
-}
 
-const sessionDto = (s, current) => ({
-  id: s.id,
-  deviceName: s.device_name,
-  deviceType: s.device_type,
-  userAgent: s.user_agent,
-  ipAddress: s.ip_address,
-  createdAt: date(s.created_at).toISOString(),
-  lastUsedAt: date(s.last_used_at).toISOString(),
-  expiresAt: date(s.expires_at).toISOString(),
-  current: s.id === current,
-});
 
 /** The design's global interceptor, reduced to its core: transaction, set_config, session check. */
 class TransactionInterceptor {
@@ -83,7 +59,7 @@ class TransactionInterceptor {
   intercept(context, next) {
     const req = context.switchToHttp().getRequest();
     if (req.path === '/health') return next.handle();
-    const who = req.method === 'GET' ? bearerClaims(req) : null;
+    const who = req.method === 'GET' ? bearerClaims(req.headers.authorization) : null;
     if (req.method === 'GET' && !who) throw unauthorized();
     req.who = who;
     const body = async () => {
@@ -102,21 +78,13 @@ class TransactionInterceptor {
       }),
     );
   }
-  async pgTransaction(req, body) {
-    const client = await this.pool.connect();
-    req.pg = client;
-    try {
-      await client.query(SQL.begin);
-      const out = await body();
-      await client.query(SQL.commit);
-      return out;
-    } catch (err) {
-      await client.query(SQL.rollback).catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+  pgTransaction(req, body) {
+    return pgTransaction(this.pool, (client) => {
+      req.pg = client;
+      return body();
+    });
   }
+
 }
 
 class BenchController {
@@ -130,7 +98,7 @@ class BenchController {
   async me(req) {
     const user = (await q(req, 'findUser', [req.who.userId]))[0];
     if (!user) throw unauthorized();
-    return { id: user.id, email: user.email, displayName: user.display_name, createdAt: date(user.created_at).toISOString() };
+    return userDto(user);
   }
   refresh(req, body) {
     return this.rotate(req, body, false);
@@ -139,30 +107,22 @@ class BenchController {
     return this.rotate(req, body, true);
   }
   async rotate(req, body, mirror) {
-    const token = body.refreshToken;
-    const [payloadPart, macPart] = String(token).split('.');
-    const payload = Buffer.from(payloadPart, 'base64url');
-    if (payload.length !== 36 || !macPart) throw unauthorized();
-    const userId = toUuid(payload.subarray(0, 16).toString('hex'));
-    const sessionId = toUuid(payload.subarray(16, 32).toString('hex'));
-    const nextPayload = Buffer.from(payload);
-    nextPayload.writeUInt32BE(payload.readUInt32BE(32) + 1, 32);
-    const next = `${nextPayload.toString('base64url')}.${macPart}`;
-    await setUser(req, userId);
-    const row = (await q(req, 'lockForRefresh', [sessionId]))[0];
-    if (!row || !row.user_active || row.user_id !== userId || row.is_revoked) throw unauthorized();
+    const claims = decodeRefresh(body.refreshToken);
+    if (!claims) throw unauthorized();
+    await setUser(req, claims.userId);
+    const row = (await q(req, 'lockForRefresh', [claims.sessionId]))[0];
     const now = new Date();
-    if (sha256(token) === row.refresh_token_hash) {
-      if (date(row.expires_at) <= now) throw unauthorized();
-      const hash = sha256(next);
-      const expiresAt = new Date(Math.min(now.getTime() + REFRESH_TTL_MS, date(row.created_at).getTime() + ABSOLUTE_MS));
-      await q(req, 'rotate', [hash, now, expiresAt, sessionId]);
-      if (mirror) await q(req, 'rotateFlush', [hash, now, expiresAt, sessionId]);
-    } else if (sha256(next) !== row.refresh_token_hash) {
-      throw unauthorized();
+    const decision = decideRefresh(claims, row, now);
+    if (!decision) throw unauthorized();
+    if (decision.rotate) {
+      const { hash, expiresAt } = decision.rotate;
+      const values = [hash, now, expiresAt, claims.sessionId];
+      await q(req, 'rotate', values);
+      if (mirror) await q(req, 'rotateFlush', values);
     }
-    return { accessToken: FAKE_ACCESS_TOKEN, refreshToken: next, tokenType: 'Bearer', expiresIn: 900, sessionId };
+    return tokensDto(claims);
   }
+
 }
 
 // Decorators applied by hand (plain JavaScript, no compile step).
