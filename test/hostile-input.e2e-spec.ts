@@ -124,7 +124,31 @@ function serverText(res: Response, r: HostileRequest): string {
   };
   const body = res.body as Record<string, unknown>;
   const message = Array.isArray(body.message) ? body.message.map(scrub) : scrub(body.message);
-  return JSON.stringify({ ...body, message });
+  return JSON.stringify({ ...body, ...opaqueCredentials(body), message });
+}
+
+/**
+ * The tokens of a successful sign-in or refresh, made searchable. They are random bytes in
+ * base64url, in which a short pattern such as `pg_` turns up by chance (about one response in two
+ * hundred: CI failed on a refresh token containing "Pg_c"). So each must have its exact shape,
+ * which leaves no room for text; the access token's header and payload are searched decoded (they
+ * are JSON the server wrote), and only the random bytes (signature, MAC, ids) are left out.
+ */
+function opaqueCredentials(body: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if ('accessToken' in body) {
+    const parts = typeof body.accessToken === 'string' ? body.accessToken.split('.') : [];
+    expect(parts).toHaveLength(3);
+    parts.forEach((part) => expect(part).toMatch(/^[A-Za-z0-9_-]+$/));
+    const decode = (part: string): unknown => JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+    out.accessToken = { header: decode(parts[0]), payload: decode(parts[1]), signature: '‹random›' };
+  }
+  if ('refreshToken' in body) {
+    // base64url(user id ‖ session id ‖ generation) "." base64url(HMAC-SHA256): 36 and 32 bytes.
+    expect(body.refreshToken).toMatch(/^[A-Za-z0-9_-]{48}\.[A-Za-z0-9_-]{43}$/);
+    out.refreshToken = '‹random›';
+  }
+  return out;
 }
 
 /** The properties every response must have, whatever was sent. */
