@@ -10,7 +10,8 @@
 //                        (a fresh database is created on it and dropped at the end)
 //   BENCH_DURATION, BENCH_RUNS, BENCH_CONNECTIONS   override the measured run length (s), the runs
 //                        per figure and the connections of S1/S2/S4
-//   BENCH_CPU_PROF=1     start the service with --cpu-prof (profiles in bench/results/profiles)
+//   BENCH_CPU_PROF=1     start the service, the floor and the stack floors with --cpu-prof (profiles in
+//                        bench/results/profiles, one per process: the pid is in the log and the file name)
 //   BENCH_NODE_ARGS      extra node options for the service process (experiments: V8 heap flags...)
 //   BENCH_ONLY=S1,S2,S4,scale,mem   a development loop: only these scenarios at the small size, each
 //                        paired with its floor and the stack floors (and with `scale` again at the
@@ -31,6 +32,7 @@ const { setConfigFromCapture, formsFromCapture } = require('./hot-paths');
 const { explainHotPaths, explainPurge } = require('./lib/explain');
 const seed = require('./lib/seed');
 const { writeReport } = require('./lib/report');
+const { STACKS } = require('./lib/stacks');
 const { sleep, summary, log } = require('./lib/util');
 
 const QUICK = process.argv.includes('--quick');
@@ -628,7 +630,8 @@ async function main() {
   await svcWarnStarting;
   let floorEnv;
   const startFloorProcess = async (name, script) => {
-    const f = await startProcess({ name, args: [join(__dirname, script)], env: floorEnv, logFile: join(tmpRoot, `${name}.log`), readyPath: '/health' });
+    const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(resultsDir, 'profiles')}`] : [];
+    const f = await startProcess({ name, args: [join(__dirname, script)], env: floorEnv, logFile: join(tmpRoot, `${name}.log`), readyPath: '/health', nodeArgs: profile });
     cleanups.unshift(() => f.stop());
     return f;
   };
@@ -642,22 +645,25 @@ async function main() {
     };
     return startFloorProcess('floor', 'floor-server.js');
   });
-  // The same requests and statements on NestJS + MikroORM (G) and on NestJS + pg (N) (bench/stack-floor.js).
+  // The same requests and statements on NestJS (Express, Fastify) + MikroORM or pg (bench/stack-floor.js).
   const stacks = {};
-  stacks.G = await startFloorProcess('stack-floor', 'stack-floor.js');
-  floorEnv = { ...floorEnv, STACK_FLOOR_DRIVER: 'pg' };
-  stacks.N = await startFloorProcess('nest-floor', 'stack-floor.js');
+  const floorBaseEnv = floorEnv;
+  for (const st of STACKS) {
+    floorEnv = { ...floorBaseEnv, STACK_FLOOR_DRIVER: st.driver, STACK_FLOOR_ADAPTER: st.adapter };
+    stacks[st.letter] = await startFloorProcess(st.name, 'stack-floor.js');
+  }
+  floorEnv = floorBaseEnv;
   results.phases.small = await phaseCounts(db);
   log(`small phase: ${results.phases.small.sessions} sessions, ${results.phases.small.users} users`);
   let sc = scenarios(svc, floor, smallUsers, stacks);
   if (ONLY) return measureOnly(sc, resultsDir, svc, { db, pw, stacks, floor });
-  results.pairs.S1 = await measure('1k', sc, 'S1', 'F1', { also: ['G1', 'N1'] });
-  results.pairs.S2 = await measure('1k', sc, 'S2', 'F2', { also: ['G2', 'N2'] });
+  results.pairs.S1 = await measure('1k', sc, 'S1', 'F1', { also: STACKS.map((st) => `${st.letter}1`) });
+  results.pairs.S2 = await measure('1k', sc, 'S2', 'F2', { also: STACKS.map((st) => `${st.letter}2`) });
   // Only while the service sends its refresh UPDATE twice: S2 against a floor that does the same.
   if (results.statements?.S2mirror?.same && !results.statements.S2.same) {
     results.pairs.S2mirror = await measure('1k', sc, 'S2', 'F2m', { warmup: 0 });
   }
-  results.pairs.S4 = await measure('1k', sc, 'S4', 'F4', { also: ['G4', 'N4'] });
+  results.pairs.S4 = await measure('1k', sc, 'S4', 'F4', { also: STACKS.map((st) => `${st.letter}4`) });
   results.pairs.S3 = await measure('1k', sc, 'S3', 'B3', { duration: P.s3Duration, warmup: P.s3Warmup });
 
   // --- large table ("1M rows") -------------------------------------------------------------
@@ -760,13 +766,13 @@ async function measureOnly(sc, resultsDir, svc, { db, pw, floor }) {
     if (name === 'mem' || name === 'scale') continue;
     if (!pairs[name]) throw new Error(`BENCH_ONLY: unknown scenario ${name} (S1, S2, S4, mem, scale)`);
     const n = name.slice(1);
-    const e = (results.pairs[name] = await measure('only', sc, name, pairs[name], { also: [`G${n}`, `N${n}`] }));
+    const e = (results.pairs[name] = await measure('only', sc, name, pairs[name], { also: STACKS.map((st) => `${st.letter}${n}`) }));
     const g = e.also[`G${n}`];
-    const nf = e.also[`N${n}`];
+    const stackText = (key) => STACKS.map((st) => `${st.label} ${key(e.also[`${st.letter}${n}`])}`).join(', ');
     log(
       `${name}: ${e.rps.median.toFixed(1)} req/s = ${e.ratio.median.toFixed(2)}× of floor (${e.floorRps.median.toFixed(1)}); ` +
-        `NestJS+MikroORM floor ${g.ratio.median.toFixed(2)}×, NestJS+pg floor ${nf.ratio.median.toFixed(2)}×; service = ${g.serviceTo.median.toFixed(2)}× of NestJS+MikroORM; ` +
-        `server CPU ms/request: service ${e.cpu.median.toFixed(3)}, floor ${e.floorCpu.median.toFixed(3)}, NestJS+MikroORM ${g.cpu.median.toFixed(3)}, NestJS+pg ${nf.cpu.median.toFixed(3)}`,
+        `stack floors ${stackText((x) => `${x.ratio.median.toFixed(2)}×`)}; service = ${g.serviceTo.median.toFixed(2)}× of ${STACKS[0].label}; ` +
+        `server CPU ms/request: service ${e.cpu.median.toFixed(3)}, floor ${e.floorCpu.median.toFixed(3)}, ${stackText((x) => x.cpu.median.toFixed(3))}`,
     );
   }
   if (ONLY.has('scale')) {

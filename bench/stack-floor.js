@@ -1,13 +1,16 @@
 'use strict';
 // The stack floors: the floor's requests (floor-server.js: same statements, same forms, same
 // set_config, same transaction, same role and pool size, tokens decoded but not verified), served
-// by the stack the design prescribes instead of bare node:http + pg. A NestJS app on its default
-// Express adapter whose global interceptor opens the request's transaction:
+// by the stack the design prescribes instead of bare node:http + pg. A NestJS app whose global
+// interceptor opens the request's transaction:
 //
 //   STACK_FLOOR_DRIVER=mikro-orm  (default) forks MikroORM's entity manager and runs the request in
 //                                 `em.fork().transactional()`, every statement sent through that
 //                                 transaction (knex), as the service sends its hand-written SQL;
 //   STACK_FLOOR_DRIVER=pg         BEGIN … COMMIT on a client of a plain `pg` pool: NestJS alone.
+//   STACK_FLOOR_ADAPTER=express   (default) Nest's default HTTP adapter, the one the service uses;
+//   STACK_FLOOR_ADAPTER=fastify   @nestjs/platform-fastify: whether the other adapter would reach
+//                                 the targets the Express one cannot.
 //
 // No guard, validation, logging, security headers or exception mapping. They answer "what does the
 // stack itself cost per request?": the service can at best approach them, so their ratio to the
@@ -25,6 +28,7 @@ const { SQL, RLS_SETTING, render } = require('./hot-paths');
 const { pgTransaction, bearerClaims, sessionDto, userDto, decodeRefresh, decideRefresh, tokensDto } = require('./lib/floor-requests');
 
 const USE_PG = process.env.STACK_FLOOR_DRIVER === 'pg';
+const FASTIFY = process.env.STACK_FLOOR_ADAPTER === 'fastify';
 const SET_CONFIG = process.env.FLOOR_SET_CONFIG ? JSON.parse(process.env.FLOOR_SET_CONFIG) : { text: SQL.setConfig, extra: [] };
 const FORMS = process.env.FLOOR_STATEMENTS ? JSON.parse(process.env.FLOOR_STATEMENTS) : {};
 
@@ -58,7 +62,8 @@ class TransactionInterceptor {
   }
   intercept(context, next) {
     const req = context.switchToHttp().getRequest();
-    if (req.path === '/health') return next.handle();
+    // Express's request has `path`; Fastify's (the raw one behind Nest's) only `url`.
+    if ((req.path ?? req.url) === '/health') return next.handle();
     const who = req.method === 'GET' ? bearerClaims(req.headers.authorization) : null;
     if (req.method === 'GET' && !who) throw unauthorized();
     req.who = who;
@@ -161,10 +166,12 @@ async function main() {
       driverOptions: { connection: { application_name: 'nra-bench-stack-floor' } },
     });
   }
-  const app = await NestFactory.create(BenchModule, { logger: ['error'] });
+  const app = FASTIFY
+    ? await NestFactory.create(BenchModule, new (require('@nestjs/platform-fastify').FastifyAdapter)(), { logger: ['error'] })
+    : await NestFactory.create(BenchModule, { logger: ['error'] });
   app.useGlobalInterceptors(new TransactionInterceptor(orm?.em, pool));
   await app.listen(Number(process.env.PORT || 0), process.env.HOST || '127.0.0.1');
-  console.log(`stack floor (${USE_PG ? 'pg' : 'mikro-orm'}) listening on ${JSON.stringify(app.getHttpServer().address())}`);
+  console.log(`stack floor (${FASTIFY ? 'fastify' : 'express'}, ${USE_PG ? 'pg' : 'mikro-orm'}) listening on ${JSON.stringify(app.getHttpServer().address())}`);
   const stop = () =>
     app
       .close()

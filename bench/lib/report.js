@@ -1,6 +1,7 @@
 'use strict';
 // Renders the bench results as Markdown (bench/RESULTS.md for a full run).
 const { writeFile } = require('node:fs/promises');
+const { STACKS } = require('./stacks');
 
 const MB = 1e6;
 
@@ -49,7 +50,7 @@ function scenarioRow(label, e, floorLabel) {
 
 /**
  * The stack floors next to the floor and the service: how much of the gap to the floor the
- * prescribed stack (NestJS, MikroORM) takes before the service adds anything.
+ * prescribed stack (NestJS on either HTTP adapter, MikroORM) takes before the service adds anything.
  */
 function stackSection(r) {
   const pairs = r.pairs;
@@ -59,38 +60,46 @@ function stackSection(r) {
     ['S4 `GET /auth/me`', pairs.S4, 4],
   ].filter(([, e]) => e?.also && Object.keys(e.also).length);
   if (!rows.length) return [];
+  const stacks = STACKS.filter((st) => rows.some(([, e, n]) => e.also[`${st.letter}${n}`]));
   const L = [];
   L.push('## How far the stack lets the service go');
   L.push('');
   L.push(
-    'Two more floors serve the same requests with the same statements (forms, `set_config`, transaction, role, pool size) as the floor, tokens decoded and not verified, and nothing else — ' +
-      'but on the stack the design prescribes ([bench/stack-floor.js](stack-floor.js)): a NestJS app on its default Express adapter whose global interceptor opens the transaction, ' +
-      '**NestJS + pg** on a client of a plain `pg` pool, **NestJS + MikroORM** in `em.fork().transactional()` with every statement sent through that transaction (knex), as the service does. ' +
-      'No guard, validation, logging, security headers or exception mapping. The service can at best approach NestJS + MikroORM; where that floor is below a target, the target cannot be met on this stack.',
+    `${['No', 'One', 'Two', 'Three', 'Four'][stacks.length] ?? stacks.length} more floors serve the same requests with the same statements (forms, \`set_config\`, transaction, role, pool size) as the floor, tokens decoded and not verified, and nothing else — ` +
+      'but on the stack the design prescribes ([bench/stack-floor.js](stack-floor.js)): a NestJS app whose global interceptor opens the transaction, ' +
+      'either on a client of a plain `pg` pool ("+ pg") or in `em.fork().transactional()` with every statement sent through that transaction (knex), as the service does ("+ MikroORM"); ' +
+      'on Nest\'s default Express adapter, which the service uses, and on its Fastify adapter. ' +
+      'No guard, validation, logging, security headers or exception mapping. The service can at best approach NestJS + MikroORM; where that floor is below a target on both adapters, the target cannot be met on this stack.',
   );
   L.push('');
-  L.push('| Scenario | floor req/s | NestJS + pg: req/s, × floor | NestJS + MikroORM: req/s, × floor | service: req/s, × floor | service ÷ NestJS + MikroORM | server CPU ms/request: floor / NestJS + pg / NestJS + MikroORM / service |');
-  L.push('|---|---|---|---|---|---|---|');
+  L.push(
+    `| Scenario | floor req/s | ${stacks.map((st) => `${st.label}: req/s, × floor`).join(' | ')} | service: req/s, × floor | service ÷ ${STACKS[0].label} | ` +
+      `server CPU ms/request: floor / ${stacks.map((st) => st.label).join(' / ')} / service |`,
+  );
+  L.push(`|---|---|${stacks.map(() => '---|').join('')}---|---|---|`);
   for (const [label, e, n] of rows) {
-    const g = e.also[`G${n}`];
-    const nf = e.also[`N${n}`];
+    const x = (st) => e.also[`${st.letter}${n}`];
     L.push(
-      `| ${label} | ${range(e.floorRps, 1)} | ${range(nf?.rps, 1)}, **${ratioText(nf?.ratio)}** | ${range(g?.rps, 1)}, **${ratioText(g?.ratio)}** | ${range(e.rps, 1)}, **${ratioText(e.ratio)}** | ${ratioText(g?.serviceTo)} | ` +
-        `${range(e.floorCpu, 2)} / ${range(nf?.cpu, 2)} / ${range(g?.cpu, 2)} / ${range(e.cpu, 2)} |`,
+      `| ${label} | ${range(e.floorRps, 1)} | ${stacks.map((st) => `${range(x(st)?.rps, 1)}, **${ratioText(x(st)?.ratio)}**`).join(' | ')} | ` +
+        `${range(e.rps, 1)}, **${ratioText(e.ratio)}** | ${ratioText(e.also[`${STACKS[0].letter}${n}`]?.serviceTo)} | ` +
+        `${range(e.floorCpu, 2)} / ${stacks.map((st) => range(x(st)?.cpu, 2)).join(' / ')} / ${range(e.cpu, 2)} |`,
     );
   }
   L.push('');
   const [, e1, n1] = rows[0];
+  const cpu = (letter) => e1.also[`${letter}${n1}`]?.cpu?.median;
   const f = e1.floorCpu?.median;
-  const np = e1.also[`N${n1}`]?.cpu?.median;
-  const mo = e1.also[`G${n1}`]?.cpu?.median;
   const sv = e1.cpu?.median;
+  const layers = (pg, orm, adapter, what) =>
+    [pg, orm].every(Number.isFinite) ? `on ${adapter}, NestJS's request pipeline adds ${num(pg - f, 2)} ms and the MikroORM transaction${what} ${num(orm - pg, 2)} ms more` : null;
+  const express = layers(cpu('N'), cpu('G'), 'Express', ' (entity-manager fork, knex transaction, statements through knex)');
+  const fastify = layers(cpu('P'), cpu('H'), 'Fastify', '');
   L.push(
-    'Runs alternate: service, floor, NestJS + MikroORM, NestJS + pg, at the small size. The load generator, PostgreSQL and the server under test share the same cores, ' +
-      'so throughput follows the server\'s CPU per request.' +
-      ([f, np, mo, sv].every(Number.isFinite)
-        ? ` For ${rows[0][0]}: the floor spends ${num(f, 2)} ms; NestJS's request pipeline adds ${num(np - f, 2)} ms; the MikroORM transaction (entity-manager fork, knex transaction, statements through knex) ` +
-          `${num(mo - np, 2)} ms more; the service's own work (token verification, logging, security headers, validation, rate-limit and error mapping, DTOs) ${num(sv - mo, 2)} ms.`
+    `Runs alternate: service, floor, ${stacks.map((st) => st.label).join(', ')}, at the small size. The load generator, PostgreSQL and the server under test share the same cores, ` +
+      "so throughput follows the server's CPU per request." +
+      (Number.isFinite(f) && express
+        ? ` For ${rows[0][0]}: the floor spends ${num(f, 2)} ms; ${[express, fastify].filter(Boolean).join('; ')}; ` +
+          `the service's own work (token verification, logging, security headers, validation, rate-limit and error mapping, DTOs) ${num(sv - cpu('G'), 2)} ms on top of NestJS + MikroORM.`
         : ''),
   );
   L.push('');
@@ -145,10 +154,9 @@ function render(r) {
   const t = (label, value, ok) => L.push(`| ${label} | ${value} | ${mark(ok)} |`);
   // What the stack alone reaches (see "How far the stack lets the service go").
   const ceiling = (e, n) => {
-    const g = e?.also?.[`G${n}`];
-    const nf = e?.also?.[`N${n}`];
-    if (!g && !nf) return '';
-    return ` — the stack alone: NestJS + MikroORM ${ratioText(g?.ratio)}, NestJS + pg ${ratioText(nf?.ratio)}`;
+    const found = STACKS.filter((st) => e?.also?.[`${st.letter}${n}`]);
+    if (!found.length) return '';
+    return ` — the stack alone: ${found.map((st) => `${st.label} ${ratioText(e.also[`${st.letter}${n}`].ratio)}`).join(', ')}`;
   };
   t('S1 `GET /sessions` throughput ≥ 0.6 × floor', `${ratioText(s1Ratio)}${ceiling(pairs.S1, 1)}`, s1Ratio && s1Ratio.median >= 0.6);
   t(
