@@ -38,7 +38,13 @@ export class SessionDto {
   @ApiProperty({ type: String, nullable: true, example: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0' })
   userAgent!: string | null;
 
-  @ApiProperty({ type: String, nullable: true, example: '203.0.113.7' })
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: '203.0.113.7',
+    description:
+      'Where the sign-in came from: the connection, or with TRUST_PROXY the X-Forwarded-For hop it selects. IPv4-mapped IPv6 is shown as IPv4, an IPv6 zone (%eth0) is dropped; null when that was not an IP address.',
+  })
   ipAddress!: string | null;
 
   @ApiProperty({ format: 'date-time', example: '2026-11-29T07:27:30.339Z' })
