@@ -629,9 +629,9 @@ async function main() {
   // Nothing else may talk to the database under the same application_name while statements are logged.
   await svcWarnStarting;
   let floorEnv;
-  const startFloorProcess = async (name, script) => {
+  const startFloorProcess = async (name, script, env = floorEnv) => {
     const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(resultsDir, 'profiles')}`] : [];
-    const f = await startProcess({ name, args: [join(__dirname, script)], env: floorEnv, logFile: join(tmpRoot, `${name}.log`), readyPath: '/health', nodeArgs: profile });
+    const f = await startProcess({ name, args: [join(__dirname, script)], env, logFile: join(tmpRoot, `${name}.log`), readyPath: '/health', nodeArgs: profile });
     cleanups.unshift(() => f.stop());
     return f;
   };
@@ -647,12 +647,9 @@ async function main() {
   });
   // The same requests and statements on NestJS (Express, Fastify) + MikroORM or pg (bench/stack-floor.js).
   const stacks = {};
-  const floorBaseEnv = floorEnv;
   for (const st of STACKS) {
-    floorEnv = { ...floorBaseEnv, STACK_FLOOR_DRIVER: st.driver, STACK_FLOOR_ADAPTER: st.adapter };
-    stacks[st.letter] = await startFloorProcess(st.name, 'stack-floor.js');
+    stacks[st.letter] = await startFloorProcess(st.name, 'stack-floor.js', { ...floorEnv, STACK_FLOOR_DRIVER: st.driver, STACK_FLOOR_ADAPTER: st.adapter });
   }
-  floorEnv = floorBaseEnv;
   results.phases.small = await phaseCounts(db);
   log(`small phase: ${results.phases.small.sessions} sessions, ${results.phases.small.users} users`);
   let sc = scenarios(svc, floor, smallUsers, stacks);

@@ -130,7 +130,7 @@ function serverText(res: Response, r: HostileRequest): string {
 
 /**
  * The tokens of a successful sign-in or refresh, made searchable. They are random bytes in
- * base64url, in which a short pattern such as `pg_` turns up by chance (about one response in two
+ * base64url, in which a short pattern such as `pg_` turns up by chance (about one sign-in in five
  * hundred: CI failed on a refresh token containing "Pg_c"). So each must have its exact shape,
  * which leaves no room for text; the access token's header and payload are searched decoded (they
  * are JSON the server wrote), and only the random bytes (signature, MAC, ids) are left out.
