@@ -5,16 +5,38 @@ const { spawn } = require('node:child_process');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function freePort() {
-  return new Promise((resolve, reject) => {
+/** The lowest port of the kernel's ephemeral range (listen(0) ports and outgoing connections' local ends). */
+function ephemeralLow() {
+  try {
+    const low = Number(require('node:fs').readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 12000) return low;
+  } catch {
+    // not Linux: assume the IANA range
+  }
+  return 49152;
+}
+
+const canListen = (port) =>
+  new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
+
+/**
+ * A port on 127.0.0.1 that was free a moment ago, at random below the ephemeral range: one from
+ * listen(0) can be taken before the server binds it, as the local end of an outgoing connection
+ * (the pools hold dozens), and the bind then fails (as test/support/net.ts explains).
+ */
+async function freePort() {
+  const low = 10000;
+  const high = ephemeralLow();
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port found between ${low} and ${high}`);
 }
 
 /** Exact percentile (nearest-rank) of an array of numbers; p in [0, 100]. */

@@ -16,6 +16,9 @@ type EmbeddedPostgresClass = new (options: Record<string, unknown>) => EmbeddedP
 // which cannot load this ESM-only package.
 const importEsm = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<{ default: EmbeddedPostgresClass }>;
 
+/** How many of PostgreSQL's last log lines a start-up failure can quote. */
+const RECENT_LOG_LINES = 20;
+
 type SignalListener = (...args: unknown[]) => void;
 const HOOKED_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 let loaded: Promise<{ EmbeddedPostgres: EmbeddedPostgresClass; signalHooks: [NodeJS.Signals, SignalListener][] }> | undefined;
@@ -73,7 +76,14 @@ export class EmbeddedDatabase {
   /** Starts the server and returns the owner's connection URL for `options.database`. */
   async start(): Promise<string> {
     const password = await this.ownerPassword();
-    const log = this.options.onLog ?? (() => undefined);
+    // PostgreSQL's last words, for the error when it exits instead of starting (the package rejects
+    // without a reason).
+    const recent: string[] = [];
+    const log = (line: string): void => {
+      recent.push(...line.split('\n').filter((l) => l.trim() !== ''));
+      recent.splice(0, Math.max(0, recent.length - RECENT_LOG_LINES));
+      this.options.onLog?.(line);
+    };
     const { EmbeddedPostgres, signalHooks } = await loadEmbeddedPostgres();
     if (this.options.stopOnSignal === false) {
       for (const [signal, listener] of signalHooks) process.removeListener(signal, listener);
@@ -97,9 +107,11 @@ export class EmbeddedDatabase {
     try {
       await server.start();
     } catch (err) {
+      const reasons = recent.filter((l) => /\b(FATAL|PANIC|ERROR|HINT):|could not /.test(l));
+      const said = (reasons.length ? reasons : recent.slice(-3)).join(' | ');
       throw new Error(
         `Embedded PostgreSQL did not start on port ${this.options.port} with data in ${this.dir} ` +
-          `(is another instance using that port or folder?)${err instanceof Error ? `: ${err.message}` : ''}`,
+          `(is another instance using that port or folder?)${err instanceof Error ? `: ${err.message}` : ''}${said ? `; PostgreSQL said: ${said}` : ''}`,
       );
     }
     this.server = server;

@@ -31,12 +31,13 @@ db.start().then(
 /** How long a child may take to stop PostgreSQL before it is killed. */
 const STOP_KILL_AFTER_MS = 30_000;
 
-interface ServerProcess {
+export interface ServerProcess {
   ownerUrl: string;
   stop(): Promise<void>;
 }
 
-async function spawnServer(options: EmbeddedDatabaseOptions): Promise<ServerProcess> {
+/** Runs an `EmbeddedDatabase` with `options` in a child process; rejects with its output if it does not start. */
+export async function spawnServer(options: EmbeddedDatabaseOptions): Promise<ServerProcess> {
   const root = resolve(__dirname, '..', '..');
   const child: ChildProcess = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', CHILD], {
     cwd: root,
