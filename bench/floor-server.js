@@ -93,15 +93,14 @@ async function refresh(req, res, mirror) {
   const claims = decodeRefresh(JSON.parse(await readBody(req)).refreshToken);
   if (!claims) throw new HttpError(401);
   await transaction(async (c) => {
-    await setUser(c, ''); // the interceptor opens every request anonymous
-    await setUser(c, claims.userId); // the refresh flow then switches to the user
+    await setUser(c, claims.userId); // the refresh flow runs its own transaction as the token's user
     const row = (await q(c, 'lockForRefresh', [claims.sessionId])).rows[0];
     const now = new Date();
     const decision = decideRefresh(claims, row, now);
     if (!decision) throw new HttpError(401);
     if (decision.rotate) {
       const { hash, expiresAt } = decision.rotate;
-      const values = [hash, now, expiresAt, claims.sessionId];
+      const values = [hash, now, expiresAt, req.headers['user-agent'] ?? null, claims.sessionId];
       await q(c, 'rotate', values);
       if (mirror) await q(c, 'rotateFlush', values);
     }

@@ -10,7 +10,7 @@
 const { escapeLiteral } = require('pg');
 
 const RLS_SETTING = 'app.current_user_id';
-const lit = (v) => escapeLiteral(v instanceof Date ? v.toISOString() : String(v));
+const lit = (v) => (v === null || v === undefined ? 'NULL' : escapeLiteral(v instanceof Date ? v.toISOString() : String(v)));
 
 /**
  * Templates: `p(i)` stands for the i-th value. Rendered inline (literals) or bound ($n in order of
@@ -32,15 +32,15 @@ const TEMPLATES = {
   /** SessionsRepository.lockForRefresh (S2). [sessionId] */
   lockForRefresh: {
     form: 'bind',
-    sql: (p) => `select s.id, s.user_id, s.refresh_token_hash, s.is_revoked, s.created_at, s.last_used_at, s.expires_at,
+    sql: (p) => `select s.id, s.user_id, s.refresh_token_hash, s.user_agent, s.is_revoked, s.created_at, s.last_used_at, s.expires_at,
               u.is_active as user_active
          from sessions s join users u on u.id = s.user_id
         where s.id = ${p(0)} for update of s`,
   },
-  /** SessionsRepository.rotate (S2). [hash, lastUsedAt, expiresAt, sessionId] */
+  /** SessionsRepository.rotate (S2). [hash, lastUsedAt, expiresAt, userAgent, sessionId] */
   rotate: {
     form: 'bind',
-    sql: (p) => `update sessions set refresh_token_hash = ${p(0)}, last_used_at = ${p(1)}, expires_at = ${p(2)} where id = ${p(3)}`,
+    sql: (p) => `update sessions set refresh_token_hash = ${p(0)}, last_used_at = ${p(1)}, expires_at = ${p(2)}, user_agent = coalesce(${p(3)}, user_agent) where id = ${p(4)}`,
   },
   /**
    * The second UPDATE the service sends on every refresh: the unit of work's flush at commit,
@@ -48,7 +48,7 @@ const TEMPLATES = {
    */
   rotateFlush: {
     form: 'inline',
-    sql: (p) => `update "sessions" set "refresh_token_hash" = ${p(0)}, "expires_at" = ${p(2)}, "last_used_at" = ${p(1)} where "id" = ${p(3)}`,
+    sql: (p) => `update "sessions" set "refresh_token_hash" = ${p(0)}, "expires_at" = ${p(2)}, "last_used_at" = ${p(1)} where "id" = ${p(4)}`,
   },
   /** UsersRepository.findProfile (S4). [userId] */
   findUser: {
@@ -116,8 +116,8 @@ const SQL = {
   isActive: (sessionId, now) => render('isActive', [sessionId, now], 'inline').text,
   listActive: (now) => render('listActive', [now], 'inline').text,
   lockForRefresh: (sessionId) => render('lockForRefresh', [sessionId], 'inline').text,
-  rotate: (sessionId, hash, lastUsedAt, expiresAt) => render('rotate', [hash, lastUsedAt, expiresAt, sessionId], 'inline').text,
-  rotateFlush: (sessionId, hash, lastUsedAt, expiresAt) => render('rotateFlush', [hash, lastUsedAt, expiresAt, sessionId], 'inline').text,
+  rotate: (sessionId, hash, lastUsedAt, expiresAt) => render('rotate', [hash, lastUsedAt, expiresAt, null, sessionId], 'inline').text,
+  rotateFlush: (sessionId, hash, lastUsedAt, expiresAt) => render('rotateFlush', [hash, lastUsedAt, expiresAt, null, sessionId], 'inline').text,
   findUser: (userId) => render('findUser', [userId], 'inline').text,
   /** UsersRepository.findForLogin (S3) and the SECURITY DEFINER function's own query. */
   findForLogin: (email) => `select id, password_hash, is_active from auth_find_login(${lit(email)})`,

@@ -68,8 +68,9 @@ class TransactionInterceptor {
     if (req.method === 'GET' && !who) throw unauthorized();
     req.who = who;
     const body = async () => {
-      await setUser(req, who ? who.userId : '');
+      // A refresh (the only POST here) sets its user itself, as the service's refresh transaction does.
       if (who) {
+        await setUser(req, who.userId);
         const active = await q(req, 'isActive', [who.sessionId, new Date()]);
         if (!active.length) throw unauthorized();
       }
@@ -121,7 +122,7 @@ class BenchController {
     if (!decision) throw unauthorized();
     if (decision.rotate) {
       const { hash, expiresAt } = decision.rotate;
-      const values = [hash, now, expiresAt, claims.sessionId];
+      const values = [hash, now, expiresAt, req.headers['user-agent'] ?? null, claims.sessionId];
       await q(req, 'rotate', values);
       if (mirror) await q(req, 'rotateFlush', values);
     }

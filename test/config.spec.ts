@@ -37,7 +37,7 @@ describe('loadConfig', () => {
     expect(config.env).toBe('development');
     expect(config.http).toEqual({ host: '127.0.0.1', port: 3000, trustProxy: false, bodyLimit: '16kb', corsOrigins: [], docsEnabled: true });
     expect(config.logging).toEqual({ level: 'info' });
-    expect(config.rateLimit).toEqual({ windowSeconds: 60, loginPerIp: 20, loginPerAccount: 5, registerPerIp: 10, refreshPerIp: 120 });
+    expect(config.rateLimit).toEqual({ windowSeconds: 60, loginPerIp: 20, loginPerAccount: 5, registerPerIp: 10, refreshPerIp: 120, passwordPerIp: 10, passwordPerUser: 5 });
     expect(config.database).toMatchObject({
       url: undefined,
       appUrl: undefined,

@@ -4,8 +4,25 @@
  * imports everything from the package's public entry point — so these tests also prove that the
  * public API is enough to build a host app.
  */
-import { Controller, ExecutionContext, ForbiddenException, Get, Injectable, INestApplication, Module, ModuleMetadata, Req, UseGuards } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  ExecutionContext,
+  ForbiddenException,
+  Get,
+  Injectable,
+  INestApplication,
+  MessageEvent,
+  Module,
+  ModuleMetadata,
+  Post,
+  Req,
+  Sse,
+  UseGuards,
+} from '@nestjs/common';
 import { APP_GUARD, Reflector } from '@nestjs/core';
+import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host';
+import { interval, map, Observable, take } from 'rxjs';
 import { Test } from '@nestjs/testing';
 import { MikroOrmModule } from '@mikro-orm/nestjs';
 import { EntityManager, PostgreSqlDriver } from '@mikro-orm/postgresql';
@@ -13,18 +30,23 @@ import request from 'supertest';
 import TestAgent from 'supertest/lib/agent';
 import {
   AccessTokenKeys,
+  AppException,
   AUTH_ENTITIES,
   AuthModule,
   AuthModuleExtras,
   AuthModuleOptions,
   AuthPrincipal,
+  AuthService,
   CurrentSession,
   CurrentUser,
   JwtAuthGuard,
   Public,
   Session,
+  SessionsService,
   TokensDto,
+  WithoutRlsTransaction,
 } from '../src';
+import { PrincipalCheck } from '../src/database/rls.interceptor';
 import { uniqueEmail } from './support/factories';
 import { createTestDatabase, TestDatabase } from './support/test-database';
 
@@ -63,7 +85,55 @@ class NotBannedGuard extends JwtAuthGuard {
 /** Host routes for an app with the module's global guard. */
 @Controller('host')
 class HostController {
-  constructor(private readonly em: EntityManager) {}
+  constructor(
+    private readonly em: EntityManager,
+    private readonly auth: AuthService,
+    private readonly sessions: SessionsService,
+  ) {}
+
+  /** A route that asked to run outside the request transaction: the session check still applies. */
+  @WithoutRlsTransaction()
+  @Get('no-transaction')
+  noTransaction(@Req() req: { user?: AuthPrincipal }): { userId?: string } {
+    return { userId: req.user?.userId };
+  }
+
+  /** Server-sent events: streamed, not collapsed into one value, and never inside a held transaction. */
+  @Sse('events')
+  events(@Req() req: { user?: AuthPrincipal }): Observable<MessageEvent> {
+    return interval(20).pipe(
+      take(3),
+      map((i) => ({ data: { n: i, userId: req.user?.userId } })),
+    );
+  }
+
+  /**
+   * An "invite a user" route: calls the library's services for another user inside the caller's
+   * request transaction, then goes on as the caller.
+   */
+  @Post('invite')
+  async invite(@CurrentUser() me: AuthPrincipal, @Body() body: { email: string; password: string }): Promise<{ invitedSession: string; visible: string[]; renamed: string | null }> {
+    await this.auth.register({ email: body.email, password: body.password });
+    const invited = await this.auth.login({ email: body.email, password: body.password }, { userAgent: null, ipAddress: null, deviceName: 'invited', deviceType: 'unknown' });
+    return { invitedSession: invited.sessionId, ...(await this.asCaller(me)) };
+  }
+
+  /** Calls a library service whose work for another user fails (throws) inside the caller's transaction. */
+  @Post('failed-rotation')
+  async failedRotation(@CurrentUser() me: AuthPrincipal, @Body() body: { refreshToken: string }): Promise<{ error: string; visible: string[]; renamed: string | null }> {
+    const error = await this.sessions.rotate(body.refreshToken).then(
+      () => 'none',
+      (err: unknown) => (err instanceof AppException ? err.code : 'unexpected'),
+    );
+    return { error, ...(await this.asCaller(me)) };
+  }
+
+  /** What the rest of the request sees and writes: it must still run as the caller. */
+  private async asCaller(me: AuthPrincipal): Promise<{ visible: string[]; renamed: string | null }> {
+    const visible = (await this.em.find(Session, {}, { orderBy: { createdAt: 'asc' } })).map((s) => s.id);
+    const renamed = await this.sessions.rename(me.sessionId, 'renamed after the call', me.sessionId);
+    return { visible, renamed: renamed.deviceName };
+  }
 
   @Get('whoami')
   whoami(@CurrentUser() user: AuthPrincipal, @CurrentSession() sessionId: string): { user: AuthPrincipal; sessionId: string } {
@@ -230,6 +300,71 @@ describe('a host app importing AuthModule.forRootAsync', () => {
       expect(seenByDave.body.ids).toEqual([dave.tokens.sessionId]);
     });
 
+    it('refuses a revoked session on a @WithoutRlsTransaction() host route too', async () => {
+      const user = await host.signUp();
+      await host.http.get('/host/no-transaction').set(...auth(user.tokens)).expect(200, { userId: user.userId });
+      await host.http.post('/auth/logout').set(...auth(user.tokens)).expect(204);
+      await host.http.get('/host/no-transaction').set(...auth(user.tokens)).expect(401);
+    });
+
+    it('refuses a deactivated account on host routes at once, with or without the request transaction', async () => {
+      const user = await host.signUp();
+      await host.http.get('/host/whoami').set(...auth(user.tokens)).expect(200);
+      await db.asOwner((c) => c.query('update users set is_active = false where id = $1', [user.userId]));
+      await host.http.get('/host/whoami').set(...auth(user.tokens)).expect(401);
+      await host.http.get('/host/no-transaction').set(...auth(user.tokens)).expect(401);
+    });
+
+    it('streams a server-sent-events route event by event, and refuses it once the session is revoked', async () => {
+      const user = await host.signUp();
+      const res = await host.http.get('/host/events').set(...auth(user.tokens)).buffer(true).parse((r, done) => {
+        let text = '';
+        r.on('data', (c: Buffer) => (text += c.toString()));
+        r.on('end', () => done(null, text));
+      });
+      expect(res.status).toBe(200);
+      const events = (res.body as string).split('\n').filter((l) => l.startsWith('data:')).map((l) => JSON.parse(l.slice(5)));
+      expect(events).toEqual([0, 1, 2].map((n) => ({ n, userId: user.userId })));
+
+      await host.http.post('/auth/logout').set(...auth(user.tokens)).expect(204);
+      await host.http.get('/host/events').set(...auth(user.tokens)).expect(401);
+    });
+
+    it('checks the session outside HTTP too (a non-HTTP execution context gets the check from the guard, not the interceptor)', async () => {
+      const user = await host.signUp();
+      const check = host.app.get(PrincipalCheck);
+      const rpc = (): ExecutionContext => {
+        const ctx = new ExecutionContextHost([{}, {}], HostController, HostController.prototype.whoami);
+        ctx.setType('rpc');
+        return ctx;
+      };
+      const principal = { userId: user.userId, sessionId: user.tokens.sessionId };
+      await expect(check.afterAuthentication(rpc(), principal)).resolves.toBeUndefined();
+      await host.http.post('/auth/logout').set(...auth(user.tokens)).expect(204);
+      await expect(check.afterAuthentication(rpc(), principal)).rejects.toMatchObject({ status: 401 });
+    });
+
+    it('puts the caller’s identity back after a host route calls the library for another user (register + login): reads and writes stay the caller’s', async () => {
+      const inviter = await host.signUp();
+      const inviterPhone = await host.login(inviter);
+      const email = uniqueEmail('invited');
+      const res = await host.http.post('/host/invite').set(...auth(inviter.tokens)).send({ email, password: 'invited-password-1' }).expect(201);
+      expect(res.body.visible.sort()).toEqual([inviter.tokens.sessionId, inviterPhone.sessionId].sort());
+      expect(res.body.renamed).toBe('renamed after the call');
+      const rows = await db.asOwner(async (c) => (await c.query('select id, user_id, device_name from sessions where id = any($1::uuid[])', [[inviter.tokens.sessionId, res.body.invitedSession]])).rows);
+      expect(rows).toContainEqual({ id: inviter.tokens.sessionId, user_id: inviter.userId, device_name: 'renamed after the call' });
+      expect(rows).toContainEqual(expect.objectContaining({ id: res.body.invitedSession, device_name: 'invited' }));
+      expect(rows.find((r) => r.id === res.body.invitedSession)!.user_id).not.toBe(inviter.userId);
+    });
+
+    it('puts the caller’s identity back when the library call for another user throws', async () => {
+      const caller = await host.signUp();
+      const other = await host.signUp();
+      await host.http.post('/auth/logout').set(...auth(other.tokens)).expect(204);
+      const res = await host.http.post('/host/failed-rotation').set(...auth(caller.tokens)).send({ refreshToken: other.tokens.refreshToken }).expect(201);
+      expect(res.body).toEqual({ error: 'INVALID_REFRESH_TOKEN', visible: [caller.tokens.sessionId], renamed: 'renamed after the call' });
+    });
+
     it('runs a host subclass of JwtAuthGuard (onAuthenticated) on its route even though the global guard already authenticated the request', async () => {
       const erin = await host.signUp();
       const frank = await host.signUp();
@@ -288,6 +423,36 @@ describe('a host app importing AuthModule.forRootAsync', () => {
       await host.http.delete(`/api/sessions/${user.tokens.sessionId}`).set(...auth(other)).expect(204);
       await host.http.get('/host/guarded').set(...auth(user.tokens)).expect(401);
       await host.http.get('/host/guarded').set(...auth(other)).expect(200);
+    });
+  });
+
+  describe('with registerGlobalGuard: false and registerRlsInterceptor: false (the README’s opt-out) and @UseGuards(JwtAuthGuard)', () => {
+    let host: Host;
+    beforeAll(async () => {
+      host = await startHost({
+        db,
+        authOptions: { registerGlobalGuard: false, registerRlsInterceptor: false },
+        controllers: [OptInGuardController],
+      });
+    });
+    afterAll(() => host.app.close());
+
+    it('refuses the guarded host route once the session is logged out: the guard checks it when no interceptor will', async () => {
+      const user = await host.signUp();
+      await host.http.get('/host/guarded').set(...auth(user.tokens)).expect(200);
+      await host.http.post('/auth/logout').set(...auth(user.tokens)).expect(204);
+      await host.http.get('/auth/me').set(...auth(user.tokens)).expect(401);
+      await host.http.get('/host/guarded').set(...auth(user.tokens)).expect(401);
+    });
+
+    it('refuses it for a deactivated account, and for a session revoked from another device', async () => {
+      const user = await host.signUp();
+      const laptop = await host.login(user);
+      await host.http.delete(`/sessions/${user.tokens.sessionId}`).set(...auth(laptop)).expect(204);
+      await host.http.get('/host/guarded').set(...auth(user.tokens)).expect(401);
+      await host.http.get('/host/guarded').set(...auth(laptop)).expect(200);
+      await db.asOwner((c) => c.query('update users set is_active = false where id = $1', [user.userId]));
+      await host.http.get('/host/guarded').set(...auth(laptop)).expect(401);
     });
   });
 

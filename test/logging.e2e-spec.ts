@@ -95,6 +95,9 @@ describe('structured logging', () => {
         expect(entry.level).toBe(INFO);
         // One value per key: a second, conflicting "route" would be read differently by different parsers.
         expect(raw.match(/"route":/g)).toHaveLength(1);
+        // The client address (supertest connects over loopback), once.
+        expect(entry.ip).toBe('127.0.0.1');
+        expect(raw.match(/"ip":/g)).toHaveLength(1);
       }
     });
   });
@@ -282,6 +285,14 @@ describe('structured logging', () => {
       const revoked = eventsFor(res, 'session.revoked');
       for (const e of revoked) expectEvent(e, { userId: user.id, reason: 'password_change' }, [INFO, WARN]);
       expect(revoked.map((e) => e.sessionId).sort()).toEqual([tablet.sessionId, phone.sessionId].sort());
+    });
+
+    it('carries the client IP, as sessions record it, on every security event above', () => {
+      const events = entries().filter((e) => typeof e.event === 'string');
+      expect(new Set(events.map((e) => e.event))).toEqual(
+        new Set(['auth.registered', 'auth.login.succeeded', 'auth.login.failed', 'auth.refresh.reuse_detected', 'session.revoked', 'auth.password.changed']),
+      );
+      for (const e of events) expect(e).toMatchObject({ ip: '127.0.0.1' });
     });
   });
 });

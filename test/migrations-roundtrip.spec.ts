@@ -54,7 +54,7 @@ describe('SQL migrations round trip (up, down, up)', () => {
     anchor.asOwner(async (c) => (await c.query('select rolname from pg_roles where rolname = any($1::text[]) order by 1', [PROJECT_ROLES])).rows.map((r) => r.rolname));
 
   it('has the migrations the round trip is written for', () => {
-    expect(MIGRATIONS).toEqual(['000001_create_users', '000002_add_sessions', '000003_harden_rls', '000004_session_purge', '000005_user_deactivation']);
+    expect(MIGRATIONS).toEqual(['000001_create_users', '000002_add_sessions', '000003_harden_rls', '000004_session_purge', '000005_user_deactivation', '000006_security_review']);
   });
 
   it('down --all removes every table, function, policy, extension and grant the migrations created (keeping the shared roles another database still uses), and up rebuilds an identical schema', async () => {

@@ -1,4 +1,7 @@
+import request from 'supertest';
+import { PasswordHasher } from '../src/users/password';
 import { bearer, login, newUser, uniqueEmail } from './support/factories';
+import { HeldPasswordHasher, withHeldPasswordHasher } from './support/held-password-hasher';
 import { createTestApp, TestApp } from './support/test-app';
 
 describe('passwords and emails over HTTP', () => {
@@ -116,9 +119,9 @@ describe('passwords and emails over HTTP', () => {
   });
 
   describe('emails', () => {
-    it('treats emails case-insensitively and trims them: a second registration differing in case is 409', async () => {
+    it('treats emails case-insensitively and trims them (stored normalised): a second registration differing in case is 409', async () => {
       const first = await register(' Mixed@Case.test ', 'password-one').expect(201);
-      expect(first.body.email).toBe('Mixed@Case.test');
+      expect(first.body.email).toBe('mixed@case.test');
 
       const dup = await register('mixed@case.test', 'password-two').expect(409);
       expect(dup.body).toEqual({ statusCode: 409, message: 'Email is already registered', error: 'Conflict' });
@@ -129,5 +132,89 @@ describe('passwords and emails over HTTP', () => {
       expect(me.body.id).toBe(first.body.id);
       await tryLogin('mixed@case.test', 'password-two').expect(401);
     });
+  });
+});
+
+describe('a sign-in with the old password racing a password change', () => {
+  let t: TestApp;
+  let hasher: HeldPasswordHasher;
+  beforeAll(async () => {
+    t = await createTestApp({ configure: withHeldPasswordHasher });
+    hasher = t.app.get(PasswordHasher);
+  });
+  afterAll(() => t?.close());
+
+  const activeSessions = (userId: string): Promise<string[]> =>
+    t.db.asOwner(async (c) => (await c.query('select id from sessions where user_id = $1 and not is_revoked order by id', [userId])).rows.map((r) => r.id));
+
+  it('opens no session when the change commits while the sign-in is comparing the old password', async () => {
+    const user = await newUser(t.http);
+    const current = await login(t.http, user);
+
+    // The sign-in has looked the account up (old hash) and is held in bcrypt, about to succeed.
+    const held = hasher.holdNext();
+    const racing = Promise.resolve(t.http.post('/auth/login').send({ email: user.email, password: user.password }));
+    await held.entered;
+    await t.http.post('/auth/password').set(...bearer(current)).send({ currentPassword: user.password, newPassword: 'the new password' }).expect(204);
+    held.release();
+
+    const res = await racing;
+    expect(res.status).toBe(401);
+    expect(res.body).toEqual({ statusCode: 401, message: 'Invalid email or password', error: 'Unauthorized' });
+    expect(await activeSessions(user.id)).toEqual([current.sessionId]);
+    expect(t.logs.entries()).toContainEqual(expect.objectContaining({ event: 'auth.login.failed', userId: user.id, reason: 'password_changed' }));
+  });
+
+  it('revokes a session that a sign-in opened just before the change committed', async () => {
+    const user = await newUser(t.http);
+    const current = await login(t.http, user);
+    // The change is held in its check of the current password; a sign-in completes meanwhile.
+    const held = hasher.holdNext();
+    const changing = Promise.resolve(t.http.post('/auth/password').set(...bearer(current)).send({ currentPassword: user.password, newPassword: 'another new password' }));
+    await held.entered;
+    const early = await login(t.http, user);
+    held.release();
+    expect((await changing).status).toBe(204);
+
+    expect(await activeSessions(user.id)).toEqual([current.sessionId]);
+    await t.http.post('/auth/refresh').send({ refreshToken: early.refreshToken }).expect(401);
+  });
+});
+
+describe('POST /auth/password is rate-limited per user and per client IP', () => {
+  const WINDOW_SECONDS = 60;
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp({
+      env: { TRUST_PROXY: '1', RATE_LIMIT_WINDOW_SECONDS: String(WINDOW_SECONDS), RATE_LIMIT_PASSWORD_PER_USER: '3', RATE_LIMIT_PASSWORD_PER_IP: '5' },
+    });
+  });
+  afterAll(() => t?.close());
+
+  const change = (tokens: { accessToken: string }, ip: string, currentPassword: string, newPassword = 'a different password') =>
+    request(t.app.getHttpServer()).post('/auth/password').set(...bearer(tokens)).set('X-Forwarded-For', ip).send({ currentPassword, newPassword });
+
+  it('answers 429 after RATE_LIMIT_PASSWORD_PER_USER attempts with one token, from any address, even for the right password', async () => {
+    const user = await newUser(t.http);
+    const stolen = await login(t.http, user);
+    for (let i = 1; i <= 3; i++) expect((await change(stolen, `198.51.100.${i}`, `guess-number-${i}`)).status).toBe(401);
+
+    const right = await change(stolen, '198.51.100.9', user.password);
+    expect(right.status).toBe(429);
+    expect(right.body).toEqual({ statusCode: 429, message: expect.any(String), error: 'Too Many Requests' });
+    expect(Number(right.headers['retry-after'])).toBeGreaterThan(0);
+    expect(Number(right.headers['retry-after'])).toBeLessThanOrEqual(WINDOW_SECONDS);
+    // Nothing changed: the old password still signs in.
+    await login(t.http, user);
+  });
+
+  it('answers 429 after RATE_LIMIT_PASSWORD_PER_IP attempts from one address, across users', async () => {
+    const ip = '203.0.113.77';
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const user = await newUser(t.http);
+      statuses.push((await change(await login(t.http, user), ip, `wrong-${i}`)).status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
   });
 });

@@ -4,15 +4,15 @@ import { bearer, login, newUser, uniqueEmail } from './support/factories';
 import { createTestApp, TestApp } from './support/test-app';
 
 /**
- * Rate limits on login, register and refresh (fixed windows, counters in memory per instance).
+ * Rate limits on login, register and refresh (sliding windows, counters in memory per instance).
  * Each describe builds its own app, so counters never leak between them; within one describe each
- * test uses its own client addresses (TRUST_PROXY=true, X-Forwarded-For) and accounts.
+ * test uses its own client addresses (TRUST_PROXY=1, X-Forwarded-For) and accounts.
  */
 
 const WINDOW_SECONDS = 60;
 
 const limits = (overrides: Partial<Record<'login' | 'account' | 'register' | 'refresh', number>>): Record<string, string> => ({
-  TRUST_PROXY: 'true',
+  TRUST_PROXY: '1',
   RATE_LIMIT_WINDOW_SECONDS: String(WINDOW_SECONDS),
   RATE_LIMIT_LOGIN_PER_IP: String(overrides.login ?? 1000),
   RATE_LIMIT_LOGIN_PER_ACCOUNT: String(overrides.account ?? 1000),
@@ -44,7 +44,7 @@ async function sessionCount(t: TestApp, userId: string): Promise<number> {
   return t.db.asOwner(async (c) => (await c.query<{ n: number }>('select count(*)::int as n from sessions where user_id = $1', [userId])).rows[0].n);
 }
 
-describe('rate limit: login per account', () => {
+describe('rate limit: failed sign-ins per account and client IP', () => {
   const PER_ACCOUNT = 3;
   let t: TestApp;
   beforeAll(async () => {
@@ -52,39 +52,73 @@ describe('rate limit: login per account', () => {
   });
   afterAll(() => t?.close());
 
-  it('answers the (N+1)th login for one account with 429 and Retry-After, although every attempt came from a different IP', async () => {
+  const attempt = (ip: string, email: string, password: string) => t.http.post('/auth/login').set('X-Forwarded-For', ip).send({ email, password });
+
+  it('answers 429 with Retry-After to the address that made N failed sign-ins for the account, even with the right password, before any work', async () => {
     const user = await newUser(via(t, '198.51.100.200'));
-    const attempt = (ip: string, email: string, password: string) =>
-      t.http.post('/auth/login').set('X-Forwarded-For', ip).send({ email, password });
-
-    // Failed attempts count towards the account's limit too; the email is matched as the service
-    // looks it up (trimmed, case-insensitive).
+    // The email is matched as the service looks it up (one normalisation: trimmed, lower case).
     expect((await attempt('198.51.100.1', user.email, 'wrong-password-1')).status).toBe(401);
-    expect((await attempt('198.51.100.2', `  ${user.email.toUpperCase()} `, 'wrong-password-2')).status).toBe(401);
-    expect((await attempt('198.51.100.3', user.email, user.password)).status).toBe(200);
-    expect(await sessionCount(t, user.id)).toBe(1);
+    expect((await attempt('198.51.100.1', `  ${user.email.toUpperCase()} `, 'wrong-password-2')).status).toBe(401);
+    expect((await attempt('198.51.100.1', user.email, 'wrong-password-3')).status).toBe(401);
 
-    const blocked = await attempt('198.51.100.4', user.email, user.password);
+    const blocked = await attempt('198.51.100.1', user.email, user.password);
     expectThrottled(blocked);
     // Refused before the handler: no session was opened by the throttled attempt.
-    expect(await sessionCount(t, user.id)).toBe(1);
-
-    // Still blocked from yet another address, even with the right password.
-    expectThrottled(await attempt('198.51.100.5', user.email, user.password));
+    expect(await sessionCount(t, user.id)).toBe(0);
   });
 
-  it('limits only that account: another account logs in from the same addresses', async () => {
+  it("does not lock the owner out: someone else's failures from another address leave the owner's correct sign-in alone", async () => {
+    const victim = await newUser(via(t, '198.51.100.201'));
+    for (let i = 0; i < PER_ACCOUNT * 2; i++) await attempt('203.0.113.66', victim.email, `attacker-guess-${i}`);
+    expectThrottled(await attempt('203.0.113.66', victim.email, victim.password));
+
+    const owner = await attempt('198.51.100.7', victim.email, victim.password);
+    expect(owner.status).toBe(200);
+    expect(await sessionCount(t, victim.id)).toBe(1);
+  });
+
+  it('counts failures, not attempts: correct sign-ins never use up the limit, and one clears the failures before it', async () => {
+    const user = await newUser(via(t, '198.51.100.202'));
+    for (let i = 0; i < PER_ACCOUNT + 2; i++) expect((await attempt('198.51.100.8', user.email, user.password)).status).toBe(200);
+    for (let i = 0; i < PER_ACCOUNT - 1; i++) expect((await attempt('198.51.100.8', user.email, 'a typo in it')).status).toBe(401);
+    expect((await attempt('198.51.100.8', user.email, user.password)).status).toBe(200);
+    for (let i = 0; i < PER_ACCOUNT - 1; i++) expect((await attempt('198.51.100.8', user.email, 'a typo in it')).status).toBe(401);
+    expect((await attempt('198.51.100.8', user.email, user.password)).status).toBe(200);
+  });
+
+  it('sends no per-account counter in any header: nobody learns how many attempts were made against an email', async () => {
+    const user = await newUser(via(t, '198.51.100.203'));
+    const responses = [await attempt('198.51.100.9', user.email, 'wrong'), await attempt('198.51.100.9', user.email, user.password)];
+    for (let i = 0; i < PER_ACCOUNT; i++) responses.push(await attempt('198.51.100.10', user.email, 'wrong'));
+    responses.push(await attempt('198.51.100.10', user.email, user.password));
+    expect(responses.at(-1)!.status).toBe(429);
+    for (const res of responses) {
+      expect(Object.keys(res.headers).filter((h) => /account/i.test(h))).toEqual([]);
+    }
+  });
+
+  it('limits only that account: another account signs in from the same address', async () => {
     const blocked = await newUser(t.http);
     const other = await newUser(t.http);
-    for (let i = 0; i < PER_ACCOUNT; i++) {
-      await t.http.post('/auth/login').set('X-Forwarded-For', `192.0.2.${i + 1}`).send({ email: blocked.email, password: 'wrong-password' }).expect(401);
-    }
-    expectThrottled(await t.http.post('/auth/login').set('X-Forwarded-For', '192.0.2.1').send({ email: blocked.email, password: blocked.password }));
+    for (let i = 0; i < PER_ACCOUNT; i++) await attempt('192.0.2.1', blocked.email, 'wrong-password').expect(401);
+    expectThrottled(await attempt('192.0.2.1', blocked.email, blocked.password));
+    for (let i = 0; i < PER_ACCOUNT; i++) expect((await attempt('192.0.2.1', other.email, other.password)).status).toBe(200);
+  });
 
-    for (let i = 0; i < PER_ACCOUNT; i++) {
-      const res = await t.http.post('/auth/login').set('X-Forwarded-For', `192.0.2.${i + 1}`).send({ email: other.email, password: other.password });
-      expect(res.status).toBe(200);
-    }
+  it('keys on the same normalised email as the lookup: Unicode spellings of one address count together, and another address is another account', async () => {
+    const user = await newUser(via(t, '198.51.100.204'), { email: `josé-${Date.now()}@example.test` });
+    const nfd = user.email.normalize('NFD');
+    expect(nfd).not.toBe(user.email);
+    expect((await attempt('198.51.100.11', nfd, 'wrong-1')).status).toBe(401);
+    expect((await attempt('198.51.100.11', nfd.toUpperCase(), 'wrong-2')).status).toBe(401);
+    expect((await attempt('198.51.100.11', ` ${user.email} `, 'wrong-3')).status).toBe(401);
+    expectThrottled(await attempt('198.51.100.11', user.email, user.password));
+
+    // 'İ' (U+0130) is not 'i' to the lookup either: such a spelling is no way into the ASCII account.
+    const ascii = await newUser(via(t, '198.51.100.205'), { email: `alice.smith-${Date.now()}@example.test` });
+    const dotted = ascii.email.replace(/i/g, 'İ');
+    expect((await attempt('198.51.100.12', dotted, ascii.password)).status).toBe(401);
+    expect((await attempt('198.51.100.12', ascii.email.toUpperCase(), ascii.password)).status).toBe(200);
   });
 });
 

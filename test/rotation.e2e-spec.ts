@@ -77,6 +77,38 @@ describe('refresh token rotation over HTTP', () => {
     await refresh(first.body.refreshToken).expect(200);
   });
 
+  it('logs a grace replay as auth.refresh.grace_replay, naming the session (and never a token)', async () => {
+    const tokens = await signIn();
+    await refresh(tokens.refreshToken).expect(200);
+    await refresh(tokens.refreshToken).expect(200);
+    const events = t.logs.entries().filter((e) => e.event === 'auth.refresh.grace_replay' && e.sessionId === tokens.sessionId);
+    expect(events).toEqual([expect.objectContaining({ userId: expect.any(String), sessionId: tokens.sessionId })]);
+    expect(JSON.stringify(events)).not.toContain(tokens.refreshToken.split('.')[1]);
+  });
+
+  it('stores the refreshing client’s User-Agent with each rotation', async () => {
+    const tokens = await login(t.http, await newUser(t.http), { userAgent: 'SignInBrowser/1.0' });
+    expect((await session(tokens.sessionId)).user_agent).toBe('SignInBrowser/1.0');
+    await t.http.post('/auth/refresh').set('User-Agent', 'SignInBrowser/2.0 (updated)').send({ refreshToken: tokens.refreshToken }).expect(200);
+    expect((await session(tokens.sessionId)).user_agent).toBe('SignInBrowser/2.0 (updated)');
+  });
+
+  it('treats a grace replay from another User-Agent than the rotation it replays as reuse: 401, session revoked', async () => {
+    const stolen = await login(t.http, await newUser(t.http), { userAgent: 'OwnersBrowser/1.0' });
+    const owner = await t.http.post('/auth/refresh').set('User-Agent', 'OwnersBrowser/1.0').send({ refreshToken: stolen.refreshToken }).expect(200);
+    // Another tab of the same browser converges on the same successor …
+    const tab = await t.http.post('/auth/refresh').set('User-Agent', 'OwnersBrowser/1.0').send({ refreshToken: stolen.refreshToken }).expect(200);
+    expect(tab.body.refreshToken).toBe(owner.body.refreshToken);
+    // … a replay of the same token from elsewhere within the window does not.
+    const thief = await t.http.post('/auth/refresh').set('User-Agent', 'curl/8.5.0').send({ refreshToken: stolen.refreshToken }).expect(401);
+    expect(thief.body).toEqual({ statusCode: 401, message: 'Invalid or expired refresh token', error: 'Unauthorized' });
+    expect(await session(stolen.sessionId)).toMatchObject({ is_revoked: true, revoked_reason: 'refresh_token_reuse' });
+    await refresh(owner.body.refreshToken).expect(401);
+    expect(t.logs.entries()).toContainEqual(
+      expect.objectContaining({ event: 'auth.refresh.reuse_detected', sessionId: stolen.sessionId, detail: 'grace_replay_from_another_user_agent' }),
+    );
+  });
+
   it('treats a rotated token replayed after the grace window as reuse: 401, session revoked, every token dead', async () => {
     const stolen = await signIn();
     const owner = await refresh(stolen.refreshToken).expect(200);

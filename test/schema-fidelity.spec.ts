@@ -21,6 +21,8 @@ const HARDENING_GRANTS = [
   ...['refresh_token_hash', 'device_name', 'expires_at', 'is_revoked', 'revoked_at', 'revoked_reason', 'last_used_at'].map(
     (column) => `nest_rls_runtime UPDATE(${column})`,
   ),
+  // 000006: each rotation stores the refreshing client's user agent (a grace replay is compared with it).
+  'nest_rls_runtime UPDATE(user_agent)',
   'nest_rls_definer SELECT(id)',
   'nest_rls_definer SELECT(expires_at)',
   'nest_rls_definer SELECT(revoked_at)',
@@ -41,7 +43,7 @@ function allowedDifferences(seed: TableDescription): (SchemaDifference & { why: 
       right: true,
     },
     {
-      why: "000003/000004: least-privilege grants to nest_rls_runtime and nest_rls_definer",
+      why: "000003/000004/000006: least-privilege grants to nest_rls_runtime and nest_rls_definer",
       path: 'sessions.grants',
       left: seed.grants,
       right: [...seed.grants, ...HARDENING_GRANTS.map((g) => `${g} (by ${seed.owner})`)].sort(),
@@ -145,7 +147,7 @@ describe('sessions table fidelity to the seed', () => {
     expect(fromSeed.rowSecurity).toBe(true);
   });
 
-  it('the migrated sessions table differs from the seed only by the documented hardening of 000003/000004', () => {
+  it('the migrated sessions table differs from the seed only by the documented hardening of 000003/000004/000006', () => {
     const differences = diffSchemas(fromSeed, fromMigrations, 'sessions').sort(byPath);
     const allowed = allowedDifferences(fromSeed)
       .map(({ path, left, right }) => ({ path, left, right }))

@@ -8,7 +8,7 @@ import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { Clock } from '../database/clock';
 import { runtimeOrmOptions } from '../database/orm-options';
 import { RlsContext } from '../database/rls.context';
-import { RlsInterceptor } from '../database/rls.interceptor';
+import { PrincipalCheck, RLS_INTERCEPTOR_IS_GLOBAL, RlsInterceptor, RlsPrincipalCheck, TokenOnlyPrincipalCheck } from '../database/rls.interceptor';
 import { SessionsModule } from '../sessions/sessions.module';
 import { UsersModule } from '../users/users.module';
 import { AccessTokenKeys, LocalAccessTokenKeys } from './access-token-keys';
@@ -20,6 +20,7 @@ import { AuthModuleOptions, AuthSettings, resolveAuthSettings } from './auth-set
 import { JwksController } from './jwks.controller';
 import { JwtAuthGuard } from './jwt-auth.guard';
 import { JwtStrategy } from './jwt.strategy';
+import { LoginFailureLimiter } from './login-failures';
 import { AuthRateLimitGuard, rateLimitOptions } from './rate-limit';
 import { RemoteJwksKeys, ResourceServerOptions } from './remote-jwks';
 
@@ -59,11 +60,13 @@ export class AuthModule extends AuthConfigurableModule {
       imports: [PassportModule],
       providers: [
         { provide: AccessTokenKeys, useValue: new RemoteJwksKeys(options) },
+        // No session store here: a token is honoured until it expires (see above).
+        { provide: PrincipalCheck, useClass: TokenOnlyPrincipalCheck },
         JwtStrategy,
         JwtAuthGuard,
         ...(options.registerGlobalGuard === false ? [] : [{ provide: APP_GUARD, useExisting: JwtAuthGuard }]),
       ],
-      exports: [AccessTokenKeys, JwtAuthGuard],
+      exports: [AccessTokenKeys, PrincipalCheck, JwtAuthGuard],
     };
   }
 }
@@ -113,7 +116,10 @@ function compose(base: DynamicModule, extras: Partial<AuthModuleExtras>): Dynami
       JwtStrategy,
       JwtAuthGuard,
       AuthRateLimitGuard,
+      LoginFailureLimiter,
       RlsInterceptor,
+      { provide: RLS_INTERCEPTOR_IS_GLOBAL, useFactory: (options: AuthModuleOptions) => options.registerRlsInterceptor !== false, inject: [AUTH_MODULE_OPTIONS] },
+      { provide: PrincipalCheck, useClass: RlsPrincipalCheck },
       {
         provide: APP_GUARD,
         useFactory: (options: AuthModuleOptions, guard: JwtAuthGuard) => (options.registerGlobalGuard === false ? ALLOW_ALL : guard),
@@ -136,6 +142,7 @@ function compose(base: DynamicModule, extras: Partial<AuthModuleExtras>): Dynami
       AuthService,
       AccessTokenService,
       JwtAuthGuard,
+      PrincipalCheck,
       RlsInterceptor,
       UsersModule,
       SessionsModule,

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppErrorCode, AppException } from '../common/app.exception';
+import { RlsContext } from '../database/rls.context';
 import { DeviceInfo } from '../sessions/device';
 import { IssuedSession, SessionsService } from '../sessions/sessions.service';
 import type { UserProfile } from '../users/users.repository';
@@ -7,6 +8,7 @@ import { UsersService } from '../users/users.service';
 import { AccessTokenService } from './access-token.service';
 import { ChangePasswordDto, LoginDto, RegisterDto, TokensDto, UserDto } from './auth.dto';
 import { AuthPrincipal } from './decorators';
+import { LoginFailureLimiter } from './login-failures';
 
 export function toUserDto(user: UserProfile): UserDto {
   return { id: user.id, email: user.email, displayName: user.displayName ?? null, createdAt: user.createdAt.toISOString() };
@@ -20,6 +22,8 @@ export class AuthService {
     private readonly users: UsersService,
     private readonly sessions: SessionsService,
     private readonly accessTokens: AccessTokenService,
+    private readonly rls: RlsContext,
+    private readonly loginFailures: LoginFailureLimiter,
   ) {}
 
   async register(dto: RegisterDto): Promise<UserDto> {
@@ -28,19 +32,31 @@ export class AuthService {
     return toUserDto(user);
   }
 
+  /**
+   * Signs in: the lookup, then bcrypt with no connection held, then one transaction that opens the
+   * session only if the password checked is still the account's (`holdCredentials`).
+   */
   async login(dto: LoginDto, device: DeviceInfo): Promise<TokensDto> {
     const check = await this.users.checkCredentials(dto.email, dto.password);
-    if (!check.ok) {
-      this.logger.warn({ msg: 'Login failed', event: 'auth.login.failed', userId: check.userId, reason: check.reason });
+    const issued = check.ok
+      ? await this.rls.runAsUser(check.userId, async () =>
+          (await this.users.holdCredentials(check.userId, check.passwordHash)) ? this.sessions.open(check.userId, device) : undefined,
+        )
+      : undefined;
+    if (!issued) {
+      const reason = check.ok ? 'password_changed' : check.reason;
+      this.loginFailures.recordFailure(dto.email, device.ipAddress);
+      this.logger.warn({ msg: 'Login failed', event: 'auth.login.failed', userId: check.userId, reason });
       throw new AppException(AppErrorCode.INVALID_CREDENTIALS);
     }
-    const issued = await this.sessions.open(check.userId, device);
-    this.logger.log({ msg: 'Login succeeded', event: 'auth.login.succeeded', userId: check.userId, sessionId: issued.session.id });
+    this.loginFailures.clear(dto.email, device.ipAddress);
+    this.logger.log({ msg: 'Login succeeded', event: 'auth.login.succeeded', userId: issued.session.userId, sessionId: issued.session.id });
     return this.tokens(issued);
   }
 
-  async refresh(refreshToken: string): Promise<TokensDto> {
-    return this.tokens(await this.sessions.rotate(refreshToken));
+  /** `client.userAgent`: the refreshing client's User-Agent (see `SessionsService.rotate`). */
+  async refresh(refreshToken: string, client?: { userAgent: string | null }): Promise<TokensDto> {
+    return this.tokens(await this.sessions.rotate(refreshToken, client));
   }
 
   async logout(me: AuthPrincipal): Promise<void> {
@@ -51,9 +67,18 @@ export class AuthService {
     return toUserDto(await this.users.getProfile(me.userId));
   }
 
+  /**
+   * bcrypt (check the current password, hash the new one) runs outside any transaction; then one
+   * transaction re-checks the session, stores the hash under the account row's lock and revokes every
+   * other session, so a sign-in racing the change either sees the new hash or has its session revoked.
+   */
   async changePassword(me: AuthPrincipal, dto: ChangePasswordDto): Promise<void> {
-    await this.users.changePassword(me.userId, dto.currentPassword, dto.newPassword);
-    const revoked = await this.sessions.revokeAll(me, false, 'password_change');
+    const change = await this.users.preparePasswordChange(me.userId, dto.currentPassword, dto.newPassword);
+    const revoked = await this.rls.runAsUser(me.userId, async () => {
+      await this.sessions.assertActive(me.sessionId);
+      await this.users.commitPasswordChange(me.userId, change);
+      return this.sessions.revokeAll(me, false, 'password_change');
+    });
     this.logger.log({ msg: 'Password changed', event: 'auth.password.changed', userId: me.userId, sessionId: me.sessionId, revokedSessions: revoked });
   }
 

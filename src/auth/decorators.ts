@@ -1,5 +1,5 @@
-import { createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
-import type { RlsPrincipal } from '../database/rls.interceptor';
+import { createParamDecorator, ExecutionContext, SetMetadata, UnauthorizedException } from '@nestjs/common';
+import { PRINCIPAL_CHECK_PENDING, type RlsPrincipal } from '../database/rls.interceptor';
 
 export const IS_PUBLIC = 'auth:public';
 /** Opts a route out of the global bearer-token guard. */
@@ -8,11 +8,17 @@ export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(IS_PUB
 /** The authenticated caller: `{ userId, sessionId }` from the verified access token. */
 export type AuthPrincipal = RlsPrincipal;
 
-export const CurrentUser = createParamDecorator((_: unknown, ctx: ExecutionContext): AuthPrincipal => {
-  return ctx.switchToHttp().getRequest<{ user: AuthPrincipal }>().user;
-});
+/**
+ * The caller, once its session check has passed. A check still pending means the transaction that was
+ * to run it did not: refuse rather than hand out a principal nobody verified.
+ */
+function checkedPrincipal(ctx: ExecutionContext): AuthPrincipal {
+  const req = ctx.switchToHttp().getRequest<{ user: AuthPrincipal; [PRINCIPAL_CHECK_PENDING]?: boolean }>();
+  if (req[PRINCIPAL_CHECK_PENDING]) throw new UnauthorizedException();
+  return req.user;
+}
+
+export const CurrentUser = createParamDecorator((_: unknown, ctx: ExecutionContext): AuthPrincipal => checkedPrincipal(ctx));
 
 /** The id of the session the caller's access token belongs to. */
-export const CurrentSession = createParamDecorator((_: unknown, ctx: ExecutionContext): string => {
-  return ctx.switchToHttp().getRequest<{ user: AuthPrincipal }>().user.sessionId;
-});
+export const CurrentSession = createParamDecorator((_: unknown, ctx: ExecutionContext): string => checkedPrincipal(ctx).sessionId);

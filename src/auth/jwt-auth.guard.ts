@@ -1,6 +1,7 @@
-import { ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
+import { ExecutionContext, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
+import { PrincipalCheck, RlsPrincipal } from '../database/rls.interceptor';
 import { AccessTokenKeys } from './access-token-keys';
 import { IS_PUBLIC } from './decorators';
 import { ACCESS_TOKEN_KEYS } from './jwt.strategy';
@@ -9,10 +10,16 @@ import { ACCESS_TOKEN_KEYS } from './jwt.strategy';
  * The bearer guard: every route needs a valid access token unless marked `@Public()`. Registered
  * globally by default and on the module's own controllers; a request is verified once.
  *
+ * Once a token is accepted, the principal's session check (revoked session, deactivated account) is
+ * scheduled or run by `PrincipalCheck`, whatever the host registers: no handler runs on a revoked
+ * session. (A property, so that host subclasses keep their two-argument constructors.)
+ *
  * Host apps may subclass it: `isPublic`, `handleRequest` and `onAuthenticated` are the extension points.
  */
 @Injectable()
 export class JwtAuthGuard extends AuthGuard('jwt') {
+  @Inject(PrincipalCheck) private readonly principalCheck!: PrincipalCheck;
+
   constructor(
     protected readonly reflector: Reflector,
     protected readonly keys: AccessTokenKeys,
@@ -22,12 +29,13 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
 
   override async canActivate(context: ExecutionContext): Promise<boolean> {
     if (this.isPublic(context)) return true;
-    const req = context.switchToHttp().getRequest<{ user?: unknown; [ACCESS_TOKEN_KEYS]?: AccessTokenKeys }>();
+    const req = context.switchToHttp().getRequest<{ user?: RlsPrincipal; [ACCESS_TOKEN_KEYS]?: AccessTokenKeys }>();
     // The token is verified once per request (the global guard and the route's own may both run),
     // but every guard's `onAuthenticated` runs: a host subclass on a route keeps its own check.
     if (!req.user) {
       req[ACCESS_TOKEN_KEYS] = this.keys;
       await super.canActivate(context);
+      await this.principalCheck.afterAuthentication(context, req.user!);
     }
     await this.onAuthenticated(context);
     return true;

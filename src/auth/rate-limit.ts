@@ -1,29 +1,28 @@
-import { ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
+import { ExecutionContext, HttpException, HttpStatus, Inject, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { ThrottlerGuard, ThrottlerLimitDetail, ThrottlerModuleOptions } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
+import type { RlsPrincipal } from '../database/rls.interceptor';
 import { AuthSettings } from './auth-settings';
+import { LoginFailureLimiter } from './login-failures';
 import { SlidingWindowThrottlerStorage } from './throttler-storage';
 
-export type RateLimitedRoute = 'login' | 'register' | 'refresh';
+export type RateLimitedRoute = 'login' | 'register' | 'refresh' | 'password';
 const RATE_LIMITED_ROUTE = 'auth:rate-limited-route';
 export const RateLimited = (route: RateLimitedRoute): MethodDecorator => SetMetadata(RATE_LIMITED_ROUTE, route);
 
 const routeOf = (reflector: Reflector, context: ExecutionContext): RateLimitedRoute | undefined =>
   reflector.get<RateLimitedRoute>(RATE_LIMITED_ROUTE, context.getHandler());
 
-/** The account a login attempt is for, as the service will look it up. */
-function loginAccount(req: Request): string {
-  const email = (req.body as { email?: unknown } | undefined)?.email;
-  return typeof email === 'string' ? email.trim().toLowerCase() : '';
-}
+const TOO_MANY = 'Too many requests, try again later';
 
 /**
- * Two throttlers over sliding windows of RATE_LIMIT_WINDOW_SECONDS: `ip` (per client IP, as Express
- * computes it under TRUST_PROXY) for login, register and refresh, each with its own limit; and
- * `account` (per email) for login only, so one account cannot be guessed at from many addresses.
- * Counters live in memory, per instance (SlidingWindowThrottlerStorage: the stock storage's
- * semantics at O(1) per request).
+ * Two throttlers over sliding windows of RATE_LIMIT_WINDOW_SECONDS, counting attempts: `ip` (per
+ * client IP, as Express computes it under TRUST_PROXY) for login, register, refresh and password
+ * change, each with its own limit; and `user` (per signed-in user) for password change, so one stolen
+ * access token cannot guess the current password from many addresses. Failed sign-ins per account are
+ * counted apart (`LoginFailureLimiter`). Counters live in memory, per instance
+ * (SlidingWindowThrottlerStorage: the stock storage's semantics at O(1) per request).
  */
 export function rateLimitOptions(config: AuthSettings): ThrottlerModuleOptions {
   const limits = config.rateLimit;
@@ -32,10 +31,11 @@ export function rateLimitOptions(config: AuthSettings): ThrottlerModuleOptions {
     login: limits.loginPerIp,
     register: limits.registerPerIp,
     refresh: limits.refreshPerIp,
+    password: limits.passwordPerIp,
   };
   return {
     storage: new SlidingWindowThrottlerStorage(),
-    errorMessage: 'Too many requests, try again later',
+    errorMessage: TOO_MANY,
     throttlers: [
       {
         name: 'ip',
@@ -43,22 +43,45 @@ export function rateLimitOptions(config: AuthSettings): ThrottlerModuleOptions {
         limit: (context) => perIp[routeOf(reflector, context) ?? 'login'],
       },
       {
-        name: 'account',
+        name: 'user',
         ttl: limits.windowSeconds * 1000,
-        limit: limits.loginPerAccount,
-        getTracker: (req) => `account:${loginAccount(req as Request)}`,
-        skipIf: (context) =>
-          routeOf(reflector, context) !== 'login' || loginAccount(context.switchToHttp().getRequest<Request>()) === '',
+        limit: limits.passwordPerUser,
+        // Runs after the bearer guard, which put the verified principal on the request.
+        getTracker: (req) => `user:${(req as { user?: RlsPrincipal }).user?.userId ?? ''}`,
+        skipIf: (context) => routeOf(reflector, context) !== 'password' || !context.switchToHttp().getRequest<{ user?: RlsPrincipal }>().user,
       },
     ],
   };
 }
 
-/** `@nestjs/throttler`'s guard, answering 429 with a plain `Retry-After` header (seconds). */
+/**
+ * `@nestjs/throttler`'s guard, answering 429 with a plain `Retry-After` header (seconds); on login it
+ * also refuses an account and client IP past their failed sign-ins (`LoginFailureLimiter`).
+ */
 @Injectable()
 export class AuthRateLimitGuard extends ThrottlerGuard {
-  protected override async throwThrottlingException(context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
-    context.switchToHttp().getResponse<Response>().setHeader('Retry-After', String(Math.max(1, detail.timeToBlockExpire)));
-    return super.throwThrottlingException(context, detail);
+  // A property, so the stock guard's constructor stays as it is.
+  @Inject(LoginFailureLimiter) private readonly loginFailures!: LoginFailureLimiter;
+
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    await super.canActivate(context);
+    if (routeOf(this.reflector, context) === 'login') {
+      const req = context.switchToHttp().getRequest<Request>();
+      const email = (req.body as { email?: unknown } | undefined)?.email;
+      if (typeof email === 'string') {
+        const retryAfter = this.loginFailures.retryAfterSeconds(email, req.ip ?? req.socket?.remoteAddress);
+        if (retryAfter > 0) throw tooMany(context, retryAfter);
+      }
+    }
+    return true;
   }
+
+  protected override async throwThrottlingException(context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
+    throw tooMany(context, detail.timeToBlockExpire);
+  }
+}
+
+function tooMany(context: ExecutionContext, retryAfterSeconds: number): HttpException {
+  context.switchToHttp().getResponse<Response>().setHeader('Retry-After', String(Math.max(1, retryAfterSeconds)));
+  return new HttpException({ statusCode: HttpStatus.TOO_MANY_REQUESTS, message: TOO_MANY, error: 'Too Many Requests' }, HttpStatus.TOO_MANY_REQUESTS);
 }

@@ -50,6 +50,9 @@ export abstract class AppConfig {
     loginPerAccount: number;
     registerPerIp: number;
     refreshPerIp: number;
+    /** POST /auth/password attempts per client IP, and per signed-in user. */
+    passwordPerIp: number;
+    passwordPerUser: number;
   };
   database!: {
     /** Owner connection (migrations, role bootstrap). Undefined: an embedded PostgreSQL is started. */
@@ -148,6 +151,12 @@ class EnvironmentVariables {
 
   @IsOptional() @Type(() => Number) @IsInt() @Min(1)
   RATE_LIMIT_REFRESH_PER_IP = 120;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1)
+  RATE_LIMIT_PASSWORD_PER_IP = 10;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1)
+  RATE_LIMIT_PASSWORD_PER_USER = 5;
 
   @IsOptional() @IsString() @Matches(POSTGRES_URL, { message: 'DATABASE_URL must be a postgres:// URL' })
   DATABASE_URL?: string;
@@ -324,6 +333,8 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       loginPerAccount: vars.RATE_LIMIT_LOGIN_PER_ACCOUNT,
       registerPerIp: vars.RATE_LIMIT_REGISTER_PER_IP,
       refreshPerIp: vars.RATE_LIMIT_REFRESH_PER_IP,
+      passwordPerIp: vars.RATE_LIMIT_PASSWORD_PER_IP,
+      passwordPerUser: vars.RATE_LIMIT_PASSWORD_PER_USER,
     },
     database: {
       url: vars.DATABASE_URL,

@@ -27,16 +27,14 @@ export class RlsContext {
 
   /**
    * Runs `fn` as `userId` (null: anonymous, sees no user-owned rows). Inside an open transaction
-   * (a request, or a flow that learns the user mid-request) the identity of that same transaction is
-   * switched; otherwise a new transaction is opened on a fork. Everything `fn` does through the
-   * injected EntityManager or repositories runs in that transaction.
+   * (a host route calling the library's services, say) the identity of that same transaction is
+   * switched for `fn` only and put back when it ends, also when it throws; otherwise a new
+   * transaction is opened on a fork. Everything `fn` does through the injected EntityManager or
+   * repositories runs in that transaction.
    */
   async runAsUser<T>(userId: string | null, fn: (em: EntityManager) => Promise<T>): Promise<T> {
     const current = TransactionContext.getEntityManager(this.em.name) as EntityManager | undefined;
-    if (current?.isInTransaction()) {
-      await setCurrentUser(current, userId, this.statementTimeout);
-      return fn(current);
-    }
+    if (current?.isInTransaction()) return this.switchIdentity(current, userId, fn);
     const outcome = await this.em.fork().transactional(async (em) => {
       await setCurrentUser(em, userId, this.statementTimeout);
       try {
@@ -50,7 +48,44 @@ export class RlsContext {
     if ('error' in outcome) throw outcome.error;
     return outcome.value;
   }
+
+  private async switchIdentity<T>(em: EntityManager, userId: string | null, fn: (em: EntityManager) => Promise<T>): Promise<T> {
+    const previous = await currentIdentity(em);
+    if (previous === (userId ?? '')) return fn(em);
+    await setCurrentUser(em, userId);
+    let failed = false;
+    try {
+      return await fn(em);
+    } catch (err) {
+      failed = true;
+      throw err;
+    } finally {
+      try {
+        await setCurrentUser(em, previous || null);
+      } catch (restoreError) {
+        // After a failed statement the transaction is aborted and runs nothing more, as nobody: the
+        // caller's error is the one to report. Otherwise the transaction must not go on as `userId`.
+        if (!failed) throw restoreError;
+      }
+    }
+  }
 }
+
+/**
+ * The identity the transaction runs as ('' for anonymous). Kept per transaction by `setCurrentUser`;
+ * a transaction opened by someone else (a host's own `em.transactional`) is asked.
+ */
+async function currentIdentity(em: EntityManager): Promise<string> {
+  const trx = em.getTransactionContext<Knex.Transaction>()!;
+  const known = identities.get(trx);
+  if (known !== undefined) return known;
+  const { rows } = (await em.getConnection().getKnex().raw('select current_setting(?, true) as id', [RLS_SETTING]).transacting(trx)) as {
+    rows: { id: string | null }[];
+  };
+  return rows[0]?.id ?? '';
+}
+
+const identities = new WeakMap<Knex.Transaction, string>();
 
 /**
  * Sets the RLS identity with server-side bound parameters (not client-side interpolation), and the
@@ -69,6 +104,7 @@ async function setCurrentUser(em: EntityManager, userId: string | null, statemen
   } catch (err) {
     throw await beginFailure(trx, err);
   }
+  identities.set(trx, userId ?? '');
 }
 
 /**

@@ -1,4 +1,5 @@
-import { CallHandler, ExecutionContext, Injectable, NestInterceptor, Optional, SetMetadata } from '@nestjs/common';
+import { CallHandler, ExecutionContext, Inject, Injectable, NestInterceptor, Optional, SetMetadata } from '@nestjs/common';
+import { INTERCEPTORS_METADATA, SSE_METADATA } from '@nestjs/common/constants';
 import { Reflector } from '@nestjs/core';
 import { from, lastValueFrom, Observable } from 'rxjs';
 import { RlsContext } from './rls.context';
@@ -10,8 +11,8 @@ export interface RlsPrincipal {
 }
 
 /**
- * Checks, inside the request's RLS transaction and before the handler runs, that the principal is
- * still allowed in (e.g. its session is not revoked). Throws to refuse.
+ * Checks, inside an RLS transaction running as the principal, that the principal is still allowed
+ * in (e.g. its session is not revoked, its account not deactivated). Throws to refuse.
  */
 export abstract class PrincipalVerifier {
   abstract verify(principal: RlsPrincipal): Promise<void>;
@@ -19,37 +20,126 @@ export abstract class PrincipalVerifier {
 
 const WITHOUT_RLS_TRANSACTION = 'rls:without-transaction';
 const IN_RLS_TRANSACTION = Symbol('nest-rls-auth:in-rls-transaction');
-/** For routes that must answer without a database transaction (health checks). */
+/**
+ * The principal's check has been left to the request's RLS transaction, which has not run it yet.
+ * `@CurrentUser()`/`@CurrentSession()` refuse to hand out a principal in this state: should that
+ * transaction not run after all, the request fails closed instead of reaching its handler.
+ */
+export const PRINCIPAL_CHECK_PENDING = Symbol('nest-rls-auth:principal-check-pending');
+/** The principal on this request has passed `PrincipalVerifier.verify`. */
+const PRINCIPAL_VERIFIED = Symbol('nest-rls-auth:principal-verified');
+
+/** `RlsInterceptor` is registered for every route of the app (`registerRlsInterceptor`, default true). */
+export const RLS_INTERCEPTOR_IS_GLOBAL = Symbol('nest-rls-auth:rls-interceptor-is-global');
+
+type CheckedRequest = {
+  user?: RlsPrincipal;
+  [IN_RLS_TRANSACTION]?: boolean;
+  [PRINCIPAL_CHECK_PENDING]?: boolean;
+  [PRINCIPAL_VERIFIED]?: boolean;
+};
+
+/**
+ * For routes that must not run in the request's transaction: health checks, and routes that do slow
+ * work (bcrypt) and open short transactions of their own so that no pooled connection waits on it.
+ * The principal's session check still runs (in a transaction of its own, from the guard).
+ */
 export const WithoutRlsTransaction = (): MethodDecorator & ClassDecorator => SetMetadata(WITHOUT_RLS_TRANSACTION, true);
 
 /**
- * Global and outermost: every HTTP request's handler runs inside one transaction that runs as the
- * authenticated user (or anonymously), and the handler's observable is awaited inside it, so the
- * response is sent only after the commit.
+ * Every HTTP request's handler runs inside one transaction that runs as the authenticated user (or
+ * anonymously), and the handler's observable is awaited inside it, so the response is sent only after
+ * the commit. The principal's check (`PrincipalVerifier`) is the transaction's first query.
+ *
+ * Not for server-sent events (`@Sse()`): awaiting the stream would collapse it into one value and hold
+ * the transaction for its whole life. Those routes run without the request transaction, like
+ * `@WithoutRlsTransaction()` ones; use `RlsContext.runAsUser` inside them for database work.
  */
 @Injectable()
 export class RlsInterceptor implements NestInterceptor {
   constructor(
     private readonly rls: RlsContext,
     private readonly reflector: Reflector,
-    @Optional() private readonly verifier?: PrincipalVerifier,
+    private readonly verifier: PrincipalVerifier,
+    @Optional() @Inject(RLS_INTERCEPTOR_IS_GLOBAL) private readonly isGlobal: boolean = false,
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    if (context.getType() !== 'http') return next.handle();
-    if (this.reflector.getAllAndOverride<boolean>(WITHOUT_RLS_TRANSACTION, [context.getHandler(), context.getClass()])) {
-      return next.handle();
-    }
-    const req = context.switchToHttp().getRequest<{ user?: RlsPrincipal; [IN_RLS_TRANSACTION]?: boolean }>();
+    if (!this.transactional(context)) return next.handle();
+    const req = context.switchToHttp().getRequest<CheckedRequest>();
     // Registered globally and on the module's controllers: one transaction per request.
     if (req[IN_RLS_TRANSACTION]) return next.handle();
     req[IN_RLS_TRANSACTION] = true;
     const principal = req.user;
     return from(
       this.rls.runAsUser(principal?.userId ?? null, async () => {
-        if (principal && this.verifier) await this.verifier.verify(principal);
+        if (principal && !req[PRINCIPAL_VERIFIED]) {
+          await this.verifier.verify(principal);
+          markVerified(req);
+        }
         return lastValueFrom(next.handle(), { defaultValue: undefined });
       }),
     );
   }
+
+  /** Whether this interceptor will run the request's handler inside its transaction. */
+  covers(context: ExecutionContext): boolean {
+    if (!this.transactional(context)) return false;
+    if (this.isGlobal) return true;
+    const interceptors = this.reflector.getAllAndMerge<unknown[]>(INTERCEPTORS_METADATA, [context.getHandler(), context.getClass()]);
+    return interceptors.some((i) => i === RlsInterceptor || i instanceof RlsInterceptor);
+  }
+
+  private transactional(context: ExecutionContext): boolean {
+    if (context.getType() !== 'http') return false;
+    const targets = [context.getHandler(), context.getClass()];
+    if (this.reflector.getAllAndOverride<boolean>(WITHOUT_RLS_TRANSACTION, targets)) return false;
+    return this.reflector.get<boolean>(SSE_METADATA, context.getHandler()) !== true;
+  }
+}
+
+function markVerified(req: CheckedRequest): void {
+  req[PRINCIPAL_VERIFIED] = true;
+  delete req[PRINCIPAL_CHECK_PENDING];
+}
+
+/**
+ * Where the principal's check runs, decided by the guard right after it accepted a token: inside the
+ * request's RLS transaction when `RlsInterceptor` covers the route (no extra round trip), otherwise
+ * now, in a short transaction of its own — registerRlsInterceptor: false, `@WithoutRlsTransaction()`,
+ * `@Sse()` and non-HTTP contexts. Either way no handler runs for a revoked session or a deactivated
+ * account, whichever guard, interceptor and decorators the host combines.
+ */
+export abstract class PrincipalCheck {
+  abstract afterAuthentication(context: ExecutionContext, principal: RlsPrincipal): Promise<void>;
+}
+
+@Injectable()
+export class RlsPrincipalCheck extends PrincipalCheck {
+  constructor(
+    private readonly rls: RlsContext,
+    private readonly interceptor: RlsInterceptor,
+    private readonly verifier: PrincipalVerifier,
+  ) {
+    super();
+  }
+
+  async afterAuthentication(context: ExecutionContext, principal: RlsPrincipal): Promise<void> {
+    const req = context.switchToHttp().getRequest<CheckedRequest>();
+    if (req[PRINCIPAL_VERIFIED]) return;
+    if (this.interceptor.covers(context)) {
+      req[PRINCIPAL_CHECK_PENDING] = true;
+      return;
+    }
+    await this.rls.runAsUser(principal.userId, () => this.verifier.verify(principal));
+    markVerified(req);
+  }
+}
+
+/**
+ * A resource server's check: it has no session store, so a token is honoured until it expires
+ * (documented on `AuthModule.forResourceServer`). Provided explicitly, never by omission.
+ */
+export class TokenOnlyPrincipalCheck extends PrincipalCheck {
+  async afterAuthentication(): Promise<void> {}
 }

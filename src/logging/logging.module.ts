@@ -5,6 +5,7 @@ import { LoggerModule } from 'nestjs-pino';
 import { destination, type DestinationStream, type LevelWithSilent } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { AppConfig } from '../config/app-config';
+import { normaliseIp } from '../sessions/device';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -26,7 +27,11 @@ export const REDACTED_PATHS = [
   '*.authorization',
 ];
 
-type RoutedRequest = IncomingMessage & { id?: string; route?: { path?: string }; originalUrl?: string };
+type RoutedRequest = IncomingMessage & { id?: string; route?: { path?: string }; originalUrl?: string; ip?: string };
+type LoggedRequest = IncomingMessage & { log?: { child(bindings: object): unknown }; ip?: string };
+
+/** The client address, as sessions record it: Express's `req.ip` under TRUST_PROXY, normalised. */
+const clientIp = (req: IncomingMessage): string | null => normaliseIp((req as RoutedRequest).ip ?? req.socket?.remoteAddress);
 
 function routeOf(req: RoutedRequest): string {
   return req.route?.path ?? (req.originalUrl ?? req.url ?? '').split('?')[0];
@@ -74,6 +79,8 @@ export class LoggingModule {
         customErrorMessage: (req: IncomingMessage, res: ServerResponse) =>
           `${req.method} ${routeOf(req as RoutedRequest)} ${res.statusCode} failed`,
         customAttributeKeys: { responseTime: 'durationMs' },
+        // The client IP on the request line (security events get it from the request logger below).
+        customProps: (req: IncomingMessage) => ({ ip: clientIp(req) }),
       },
       // Standard output, written asynchronously: a line waits only while the previous write is in
       // flight, so under load lines leave in batches instead of one write(2) per request (the
@@ -81,12 +88,19 @@ export class LoggingModule {
       // CPU). pino flushes what is pending when the process exits.
       stream ?? destination({ dest: 1, sync: false }),
     );
+    // Nest's Logger lines inside a request (security events among them) go through `req.log`: bind the
+    // client IP there too, so incident response can tie an event to an address.
+    const middleware = (req: LoggedRequest, res: ServerResponse, next: (err?: unknown) => void): void =>
+      httpLogger(req, res, () => {
+        if (req.log) req.log = req.log.child({ ip: clientIp(req) }) as LoggedRequest['log'];
+        next();
+      });
     return {
       module: LoggingModule,
       // nestjs-pino reuses the request logger that pino-http put on `req.log` (so Nest's Logger lines
       // carry the request id) and logs outside requests through the same pino instance.
       imports: [LoggerModule.forRoot({ pinoHttp: { logger: httpLogger.logger }, useExisting: true })],
-      providers: [{ provide: HTTP_LOGGER, useValue: httpLogger }],
+      providers: [{ provide: HTTP_LOGGER, useValue: middleware }],
       exports: [HTTP_LOGGER],
     };
   }

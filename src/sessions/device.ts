@@ -16,14 +16,19 @@ export interface DeviceInfo {
  * `X-Forwarded-For` hop chosen by the `trust proxy` setting (TRUST_PROXY) — never the raw header.
  */
 export function deviceFromRequest(req: Request, client: { deviceName?: string | null; deviceType?: DeviceType | null }): DeviceInfo {
-  const rawAgent = req.headers['user-agent'];
-  const userAgent = typeof rawAgent === 'string' && rawAgent.length > 0 ? rawAgent.slice(0, USER_AGENT_MAX_LENGTH) : null;
+  const userAgent = userAgentOf(req);
   return {
     userAgent,
     ipAddress: normaliseIp(req.ip ?? req.socket?.remoteAddress),
     deviceName: client.deviceName?.trim() || null,
     deviceType: client.deviceType ?? deviceTypeFromUserAgent(userAgent),
   };
+}
+
+/** The request's User-Agent as a session stores it (cut to USER_AGENT_MAX_LENGTH), or null. */
+export function userAgentOf(req: Pick<Request, 'headers'>): string | null {
+  const raw = req.headers['user-agent'];
+  return typeof raw === 'string' && raw.length > 0 ? raw.slice(0, USER_AGENT_MAX_LENGTH) : null;
 }
 
 /**

@@ -7,7 +7,7 @@ import { RevocationReason, Session } from './session.entity';
 export type SessionView = Pick<Session, 'id' | 'deviceName' | 'deviceType' | 'userAgent' | 'ipAddress' | 'createdAt' | 'lastUsedAt' | 'expiresAt'>;
 
 /** A session row locked for a refresh: what the rotation decides on. */
-export type LockedSession = Pick<Session, 'id' | 'userId' | 'refreshTokenHash' | 'isRevoked' | 'createdAt' | 'lastUsedAt' | 'expiresAt'>;
+export type LockedSession = Pick<Session, 'id' | 'userId' | 'refreshTokenHash' | 'userAgent' | 'isRevoked' | 'createdAt' | 'lastUsedAt' | 'expiresAt'>;
 
 export interface NewSession extends DeviceInfo {
   id: string;
@@ -91,7 +91,7 @@ export class SessionsRepository extends EntityRepository<Session> {
     const em = this.getEntityManager();
     const rows = await query<LockedRow>(
       em,
-      `select s.id, s.user_id, s.refresh_token_hash, s.is_revoked, s.created_at, s.last_used_at, s.expires_at,
+      `select s.id, s.user_id, s.refresh_token_hash, s.user_agent, s.is_revoked, s.created_at, s.last_used_at, s.expires_at,
               u.is_active as user_active
          from sessions s join users u on u.id = s.user_id
         where s.id = ? for update of s`,
@@ -105,6 +105,7 @@ export class SessionsRepository extends EntityRepository<Session> {
         id: r.id,
         userId: r.user_id,
         refreshTokenHash: r.refresh_token_hash,
+        userAgent: r.user_agent,
         isRevoked: r.is_revoked,
         createdAt: date(r.created_at),
         lastUsedAt: date(r.last_used_at),
@@ -114,13 +115,13 @@ export class SessionsRepository extends EntityRepository<Session> {
     };
   }
 
-  async rotate(id: string, change: { refreshTokenHash: string; lastUsedAt: Date; expiresAt: Date }): Promise<void> {
-    await query(this.getEntityManager(), 'update sessions set refresh_token_hash = ?, last_used_at = ?, expires_at = ? where id = ?', [
-      change.refreshTokenHash,
-      change.lastUsedAt,
-      change.expiresAt,
-      id,
-    ]);
+  /**
+   * Stores a rotation, and the User-Agent of the client that made it when it sent one (a refresh
+   * without one keeps the last known; a host's own call passes none).
+   */
+  async rotate(id: string, change: { refreshTokenHash: string; lastUsedAt: Date; expiresAt: Date; userAgent?: string | null }): Promise<void> {
+    const { refreshTokenHash, lastUsedAt, expiresAt, userAgent } = change;
+    await query(this.getEntityManager(), ROTATE_SQL, [refreshTokenHash, lastUsedAt, expiresAt, userAgent ?? null, id]);
   }
 
   async rename(id: string, deviceName: string | null, now: Date): Promise<boolean> {
@@ -154,6 +155,8 @@ export class SessionsRepository extends EntityRepository<Session> {
   }
 }
 
+const ROTATE_SQL = 'update sessions set refresh_token_hash = ?, last_used_at = ?, expires_at = ?, user_agent = coalesce(?, user_agent) where id = ?';
+
 interface ListedRow {
   id: string;
   device_name: string | null;
@@ -169,6 +172,7 @@ interface LockedRow {
   id: string;
   user_id: string;
   refresh_token_hash: string;
+  user_agent: string | null;
   is_revoked: boolean;
   created_at: string | Date;
   last_used_at: string | Date;

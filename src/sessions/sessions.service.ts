@@ -47,10 +47,17 @@ export class SessionsService {
   /**
    * Rotates a refresh token. Refreshes of one session are serialised on its row (SELECT … FOR
    * UPDATE). The just-rotated token, presented again within the grace window, gets the same
-   * successor without a second rotation; any other earlier token of the session is reuse and
-   * revokes the session (committed, though the call fails).
+   * successor without a second rotation (concurrent tabs converge), logged as
+   * `auth.refresh.grace_replay`; any other earlier token of the session is reuse and revokes the
+   * session (committed, though the call fails).
+   *
+   * `client.userAgent` (the refreshing client's User-Agent) is stored with each rotation that sends
+   * one, and a grace replay from another User-Agent than the last one stored (none counts as another)
+   * is treated as reuse: the tabs of one browser send the same one, a thief replaying a stolen token
+   * within the window most likely does not. Leave `client` out (a host's own call) to neither store
+   * nor compare it.
    */
-  async rotate(refreshToken: string): Promise<IssuedSession> {
+  async rotate(refreshToken: string, client?: { userAgent: string | null }): Promise<IssuedSession> {
     const claims = this.tokens.parse(refreshToken);
     if (!claims) throw new AppException(AppErrorCode.INVALID_REFRESH_TOKEN);
     const auth = this.config.auth;
@@ -69,7 +76,7 @@ export class SessionsService {
           throw new AppException(AppErrorCode.INVALID_REFRESH_TOKEN, { commit: true });
         }
         const next = this.tokens.issue({ ...claims, generation: claims.generation + 1 });
-        const change = { refreshTokenHash: this.tokens.hash(next), lastUsedAt: now, expiresAt: this.nextExpiry(session.createdAt, now) };
+        const change = { refreshTokenHash: this.tokens.hash(next), lastUsedAt: now, expiresAt: this.nextExpiry(session.createdAt, now), ...client };
         // Written with one UPDATE; the loaded entity is left as read (changing it would make the
         // transaction's flush send the same UPDATE again).
         await this.sessions.rotate(session.id, change);
@@ -78,10 +85,15 @@ export class SessionsService {
       const successor = this.tokens.issue({ ...claims, generation: claims.generation + 1 });
       const withinGrace = now.getTime() - session.lastUsedAt.getTime() <= auth.refreshGraceSeconds * SECOND;
       if (withinGrace && session.expiresAt > now && this.tokens.sameHash(this.tokens.hash(successor), session.refreshTokenHash)) {
-        return { session, refreshToken: successor };
+        const sameClient = client === undefined || client.userAgent === session.userAgent;
+        if (sameClient) {
+          this.logger.log({ msg: 'Refresh token replayed within the grace window', event: 'auth.refresh.grace_replay', userId: session.userId, sessionId: session.id });
+          return { session, refreshToken: successor };
+        }
       }
       await this.sessions.revoke(session.id, 'refresh_token_reuse', now);
-      this.logger.warn({ msg: 'Refresh token reuse detected; session revoked', event: 'auth.refresh.reuse_detected', userId: session.userId, sessionId: session.id, reason: 'refresh_token_reuse' });
+      const detail = withinGrace ? 'grace_replay_from_another_user_agent' : 'rotated_token_replayed';
+      this.logger.warn({ msg: 'Refresh token reuse detected; session revoked', event: 'auth.refresh.reuse_detected', userId: session.userId, sessionId: session.id, reason: 'refresh_token_reuse', detail });
       throw new AppException(AppErrorCode.REFRESH_TOKEN_REUSED, { commit: true });
     });
   }

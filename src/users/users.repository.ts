@@ -55,6 +55,25 @@ export class UsersRepository extends EntityRepository<User> {
     return this.findOne({ id }, { refresh: true });
   }
 
+  async findPasswordHash(id: string): Promise<string | null> {
+    const rows = await query<{ password_hash: string }>(this.getEntityManager(), 'select password_hash from users where id = ? and is_active', [id]);
+    return rows[0]?.password_hash ?? null;
+  }
+
+  /**
+   * Locks the account row until the transaction ends — `share` for a sign-in (sign-ins do not wait on
+   * each other), `update` for a password change (waits for them, and they for it) — if it is still
+   * active with this password hash. False when it is not (nothing locked).
+   */
+  async lockIfCredentialsUnchanged(id: string, passwordHash: string, mode: 'share' | 'update'): Promise<boolean> {
+    const rows = await query<unknown>(
+      this.getEntityManager(),
+      `select 1 from users where id = ? and is_active and password_hash = ? for ${mode === 'share' ? 'share' : 'no key update'}`,
+      [id, passwordHash],
+    );
+    return rows.length > 0;
+  }
+
   async updatePasswordHash(id: string, passwordHash: string, now: Date): Promise<number> {
     return this.nativeUpdate({ id }, { passwordHash, passwordChangedAt: now });
   }

@@ -5,17 +5,15 @@ import { InjectRepository } from '@mikro-orm/nestjs';
 import { AppErrorCode, AppException } from '../common/app.exception';
 import { Clock } from '../database/clock';
 import { RlsContext } from '../database/rls.context';
+import { normaliseEmail } from './email';
 import { PasswordHasher } from './password';
 import { User } from './user.entity';
 import { UserProfile, UsersRepository } from './users.repository';
 
 export type CredentialCheck =
-  | { ok: true; userId: string }
+  /** `passwordHash`: the hash the password was checked against (see `holdCredentials`). */
+  | { ok: true; userId: string; passwordHash: string }
   | { ok: false; reason: 'unknown_email' | 'wrong_password' | 'inactive'; userId?: string };
-
-export function normaliseEmail(email: string): string {
-  return email.trim();
-}
 
 @Injectable()
 export class UsersService {
@@ -26,7 +24,10 @@ export class UsersService {
     private readonly clock: Clock,
   ) {}
 
-  /** Creates an account. The id is chosen here so the row can be inserted as its own user under RLS. */
+  /**
+   * Creates an account. The id is chosen here so the row can be inserted as its own user under RLS.
+   * bcrypt runs before the transaction: no pooled connection waits on it.
+   */
   async register(input: { email: string; password: string; displayName?: string | null }): Promise<User> {
     const id = randomUUID();
     const passwordHash = await this.passwords.hash(input.password);
@@ -49,20 +50,29 @@ export class UsersService {
   /**
    * Checks an email and password. Unknown emails, inactive accounts and wrong passwords all cost one
    * bcrypt comparison; the caller gives them all the same answer (the reason is for the log only).
+   * The lookup is a transaction of its own and bcrypt runs after it, holding no pooled connection.
    */
   async checkCredentials(email: string, password: string): Promise<CredentialCheck> {
     const lookup = normaliseEmail(email);
-    // MikroORM inlines parameters into the SQL text, where a NUL ends the statement: PostgreSQL then
-    // reports a protocol violation (SQLSTATE 08P01, answered as 503). No stored email holds a NUL.
-    const candidate = lookup.includes('\u0000') ? null : await this.users.findForLogin(lookup);
+    // A NUL cannot be in a stored email (and PostgreSQL refuses it in text): no lookup needed.
+    const candidate = lookup.includes('\u0000') ? null : await this.rls.runAsUser(null, () => this.users.findForLogin(lookup));
     const matches = await this.passwords.verify(password, candidate?.passwordHash);
     if (!candidate) return { ok: false, reason: 'unknown_email' };
     if (!matches) return { ok: false, reason: 'wrong_password', userId: candidate.id };
     if (!candidate.isActive) return { ok: false, reason: 'inactive', userId: candidate.id };
-    return { ok: true, userId: candidate.id };
+    return { ok: true, userId: candidate.id, passwordHash: candidate.passwordHash };
   }
 
-  /** The current user's own row (RLS: no other row is visible). */
+  /**
+   * Inside the transaction that opens a session after `checkCredentials`: true when the account is
+   * still active with the password hash that was checked, and holds its row (FOR SHARE) until that
+   * transaction ends. A password change waits for it, and one that committed first is seen here: a
+   * sign-in with the old password in flight during a change cannot outlive the change.
+   */
+  holdCredentials(userId: string, passwordHash: string): Promise<boolean> {
+    return this.users.lockIfCredentialsUnchanged(userId, passwordHash, 'share');
+  }
+
   /** The signed-in user's profile (401 if the account is gone or no longer visible). */
   async getProfile(userId: string): Promise<UserProfile> {
     const user = await this.users.findProfile(userId);
@@ -70,15 +80,25 @@ export class UsersService {
     return user;
   }
 
-  async getCurrent(userId: string): Promise<User> {
-    const user = await this.users.findById(userId);
-    if (!user) throw new AppException(AppErrorCode.SESSION_INACTIVE);
-    return user;
+  /**
+   * The first half of a password change, outside any transaction but a short read: checks the current
+   * password and hashes the new one (both bcrypt). Returns what `commitPasswordChange` needs.
+   */
+  async preparePasswordChange(userId: string, currentPassword: string, newPassword: string): Promise<{ currentHash: string; newHash: string }> {
+    const current = await this.rls.runAsUser(userId, () => this.users.findPasswordHash(userId));
+    if (current === null) throw new AppException(AppErrorCode.SESSION_INACTIVE);
+    if (!(await this.passwords.verify(currentPassword, current))) throw new AppException(AppErrorCode.WRONG_PASSWORD);
+    return { currentHash: current, newHash: await this.passwords.hash(newPassword) };
   }
 
-  async changePassword(userId: string, currentPassword: string, newPassword: string): Promise<void> {
-    const user = await this.getCurrent(userId);
-    if (!(await this.passwords.verify(currentPassword, user.passwordHash))) throw new AppException(AppErrorCode.WRONG_PASSWORD);
-    await this.users.updatePasswordHash(userId, await this.passwords.hash(newPassword), this.clock.now());
+  /**
+   * The second half, inside the caller's transaction: locks the account row and stores the new hash,
+   * unless the password changed since it was checked (a concurrent change won: 401, nothing written).
+   */
+  async commitPasswordChange(userId: string, change: { currentHash: string; newHash: string }): Promise<void> {
+    if (!(await this.users.lockIfCredentialsUnchanged(userId, change.currentHash, 'update'))) {
+      throw new AppException(AppErrorCode.WRONG_PASSWORD);
+    }
+    await this.users.updatePasswordHash(userId, change.newHash, this.clock.now());
   }
 }

@@ -1,5 +1,5 @@
 import { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
+import { Test, TestingModuleBuilder } from '@nestjs/testing';
 import request from 'supertest';
 import TestAgent from 'supertest/lib/agent';
 import { configureApp } from '../../src/app.factory';
@@ -32,13 +32,18 @@ export const TEST_ENV: Record<string, string> = {
   RATE_LIMIT_LOGIN_PER_ACCOUNT: '10000',
   RATE_LIMIT_REGISTER_PER_IP: '10000',
   RATE_LIMIT_REFRESH_PER_IP: '10000',
+  RATE_LIMIT_PASSWORD_PER_IP: '10000',
+  RATE_LIMIT_PASSWORD_PER_USER: '10000',
 };
 
 /**
  * The real application (all modules, global guard, interceptor, filter, validation) on its own
- * migrated database, with a controllable clock and captured logs. `env` overrides configuration.
+ * migrated database, with a controllable clock and captured logs. `env` overrides configuration;
+ * `configure` may override providers (the edges a test needs to hold still, never the database).
  */
-export async function createTestApp(options: { env?: Record<string, string>; db?: TestDatabase } = {}): Promise<TestApp> {
+export async function createTestApp(
+  options: { env?: Record<string, string>; db?: TestDatabase; configure?: (builder: TestingModuleBuilder) => TestingModuleBuilder } = {},
+): Promise<TestApp> {
   const db = options.db ?? (await createTestDatabase());
   const config = loadConfig({
     ...TEST_ENV,
@@ -49,12 +54,12 @@ export async function createTestApp(options: { env?: Record<string, string>; db?
   });
   const clock = new FakeClock();
   const logs = new CapturedLogger();
-  const moduleRef = await Test.createTestingModule({
+  const builder = Test.createTestingModule({
     imports: [AppModule.forRoot({ config, runtimeUrl: config.database.appUrl ?? db.runtimeUrl, logStream: logs })],
   })
     .overrideProvider(Clock)
-    .useValue(clock)
-    .compile();
+    .useValue(clock);
+  const moduleRef = await (options.configure ? options.configure(builder) : builder).compile();
   const app = moduleRef.createNestApplication({ bodyParser: false, bufferLogs: true });
   configureApp(app, config);
   // Listening on a real loopback port (not supertest's per-request ephemeral listener) lets tests
