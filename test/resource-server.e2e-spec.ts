@@ -5,13 +5,19 @@
  *
  * The resource server has no database, so it cannot see session revocation: a revoked session's
  * access token keeps working there until it expires (the last test shows this documented limit).
+ *
+ * The second block points resource servers at a local JWKS endpoint the test switches between
+ * serving keys, answering 500 and hanging, to pin the cache policy: stale keys are served while a
+ * refresh runs in the background, fetches are spaced by a backoff, and rotated keys still arrive.
  */
-import { Controller, Get, INestApplication } from '@nestjs/common';
+import { Controller, Get, INestApplication, Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { createHmac, generateKeyPairSync, JsonWebKey, KeyObject, randomUUID } from 'node:crypto';
+import { createServer, Server, ServerResponse } from 'node:http';
+import { AddressInfo } from 'node:net';
 import * as jwt from 'jsonwebtoken';
 import request from 'supertest';
-import { AuthModule, AuthModuleOptions, AuthPrincipal, Clock, CurrentSession, CurrentUser, TokensDto } from '../src';
+import { AuthModule, AuthModuleOptions, AuthPrincipal, Clock, CurrentSession, CurrentUser, ResourceServerOptions, TokensDto } from '../src';
 import { uniqueEmail } from './support/factories';
 import { freePort } from './support/net';
 import { createTestDatabase, TestDatabase } from './support/test-database';
@@ -311,5 +317,226 @@ describe('resource server verifying the issuer’s tokens against its JWKS over 
     expect(logout.status).toBe(204);
     expect(await issuerStatus(tokens.accessToken)).toBe(401);
     await onRs(tokens.accessToken).expect(200);
+  });
+});
+
+describe('resource server JWKS cache against an endpoint that fails or hangs (stale-while-revalidate with backoff)', () => {
+  type PublishedJwk = JsonWebKey & { kid: string };
+  const k1 = newKeyPair();
+  const k2 = newKeyPair();
+  const publicJwk = (key: { publicKey: KeyObject }, kid: string): PublishedJwk => ({ ...key.publicKey.export({ format: 'jwk' }), kid, alg: 'ES256', use: 'sig' });
+
+  /** What the local JWKS endpoint does with the next request. */
+  let mode: 'keys' | 'error' | 'hang';
+  let published: PublishedJwk[];
+  /** Requests the endpoint received (the resource server's fetches: nothing else calls it). */
+  let fetches: number;
+  /** Requests held unanswered in mode 'hang'; `clientClosed` turns true if the fetching side gives up. */
+  const held: { res: ServerResponse; clientClosed: boolean }[] = [];
+  let jwksServer: Server;
+  let jwksUri: string;
+  let rs: INestApplication | undefined;
+  // No background fetch may end in an unhandled rejection: Jest fails the running test when one
+  // occurs (seen when fetchKeys was made to rethrow), so every test here checks that as well.
+  let warnSpy: jest.SpyInstance;
+
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  /** Waits for something the test cannot await directly (a background fetch settling); not a timing assertion. */
+  async function until(condition: () => boolean, what: string): Promise<void> {
+    for (let i = 0; i < 1000 && !condition(); i++) await sleep(10);
+    if (!condition()) throw new Error(`gave up waiting for ${what}`);
+  }
+
+  /** The resource server's JWKS warnings (Logger.warn calls from the RemoteJwks logger). */
+  function jwksWarnings(): string[] {
+    return warnSpy.mock.calls
+      .filter((_, i) => (warnSpy.mock.contexts[i] as { context?: string }).context === 'RemoteJwks')
+      .map((args) => String(args[0]));
+  }
+
+  async function startRs(options: Partial<ResourceServerOptions>): Promise<void> {
+    const moduleRef = await Test.createTestingModule({
+      imports: [AuthModule.forResourceServer({ jwksUri, issuer: ISSUER, audience: AUDIENCE, ...options })],
+      controllers: [OrdersController],
+    }).compile();
+    rs = moduleRef.createNestApplication({ logger: ['error'] });
+    await rs.listen(0, '127.0.0.1');
+  }
+
+  const onRs = (token: string) => request(rs!.getHttpServer()).get('/orders/mine').set('Authorization', `Bearer ${token}`);
+
+  const sign = (key: { privateKey: KeyObject }, kid: string): string =>
+    jwt.sign({ sub: randomUUID(), sid: randomUUID(), typ: 'access' }, key.privateKey, {
+      algorithm: 'ES256',
+      keyid: kid,
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      expiresIn: 60,
+    });
+
+  function releaseHeld(): void {
+    for (const { res } of held.splice(0)) if (!res.writableEnded) res.writeHead(503).end();
+  }
+
+  beforeAll(async () => {
+    jwksServer = createServer((_req, res) => {
+      fetches++;
+      if (mode === 'hang') {
+        const entry = { res, clientClosed: false };
+        res.on('close', () => (entry.clientClosed = true));
+        held.push(entry);
+      } else if (mode === 'error') {
+        res.writeHead(500, { 'content-type': 'text/plain' }).end('internal error');
+      } else {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: published }));
+      }
+    });
+    await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
+    jwksUri = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/.well-known/jwks.json`;
+  });
+
+  beforeEach(() => {
+    mode = 'keys';
+    published = [publicJwk(k1, 'k1')];
+    fetches = 0;
+    warnSpy = jest.spyOn(Logger.prototype, 'warn');
+  });
+
+  afterEach(async () => {
+    releaseHeld(); // a test that failed half-way may have left some
+    await rs?.close();
+    rs = undefined;
+    warnSpy.mockRestore();
+  });
+
+  afterAll(async () => {
+    jwksServer.closeAllConnections();
+    await new Promise((resolve) => jwksServer.close(resolve));
+  });
+
+  it('while the endpoint answers 500 and the cache is stale: 20 known-kid requests answer 200 from the cache, with 1 fetch and 1 warning', async () => {
+    await startRs({ cacheMaxAgeMs: 100, minRefetchIntervalMs: 1000 });
+    const token = sign(k1, 'k1');
+    await onRs(token).expect(200);
+    expect(fetches).toBe(1); // first use: the request waited for the fetch
+
+    mode = 'error';
+    await sleep(1100); // the cache is stale (100 ms) and the backoff after the first fetch (1000 ms) is over
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i++) statuses.push((await onRs(token)).status);
+    expect(statuses).toEqual(Array(20).fill(200));
+    // The first of them started one background refresh; it failed, and no attempt may start within
+    // minRefetchIntervalMs of a failed one: exactly one more fetch, whatever the requests' count.
+    expect(fetches).toBe(2);
+    await until(() => jwksWarnings().length > 0, 'the failed fetch’s warning');
+    expect(jwksWarnings()).toHaveLength(1);
+    expect(jwksWarnings()[0]).toContain('HTTP 500');
+    const { x, y } = k1.publicKey.export({ format: 'jwk' });
+    for (const message of jwksWarnings()) {
+      expect(message).not.toContain(x);
+      expect(message).not.toContain(y);
+    }
+  });
+
+  it('backs off after failed fetches: minRefetchIntervalMs after one failure, twice that after two, minRefetchIntervalMs again after a success', async () => {
+    const MIN = 500;
+    await startRs({ cacheMaxAgeMs: 0, minRefetchIntervalMs: MIN }); // always stale: only the backoff spaces the fetches
+    const token = sign(k1, 'k1');
+    await onRs(token).expect(200);
+    await onRs(token).expect(200);
+    expect(fetches).toBe(1); // within MIN of the first fetch: no second one
+
+    mode = 'error';
+    await sleep(MIN + 100);
+    await onRs(token).expect(200);
+    expect(fetches).toBe(2); // failure 1
+    await until(() => jwksWarnings().length === 1, 'warning 1');
+
+    await sleep(MIN + 100); // the wait after one failure: MIN
+    await onRs(token).expect(200);
+    expect(fetches).toBe(3); // failure 2
+    await until(() => jwksWarnings().length === 2, 'warning 2');
+
+    await sleep(MIN + 100); // the wait after two failures is 2 × MIN: not over yet
+    await onRs(token).expect(200);
+    expect(fetches).toBe(3);
+
+    mode = 'keys';
+    await sleep(MIN); // now 2 × MIN + 100 after failure 2
+    await onRs(token).expect(200);
+    expect(fetches).toBe(4); // succeeds in the background
+    await sleep(MIN + 100); // after a success the wait is MIN again
+    await onRs(token).expect(200);
+    expect(fetches).toBe(5);
+    expect(jwksWarnings()).toHaveLength(2);
+  });
+
+  it('while the endpoint hangs and the cache is stale: known-kid requests answer 200 while the one fetch is still pending', async () => {
+    // The fetch timeout is far beyond the test's: the hanging fetch cannot end before the test releases it.
+    await startRs({ cacheMaxAgeMs: 0, minRefetchIntervalMs: 200, fetchTimeoutMs: 600_000 });
+    const token = sign(k1, 'k1');
+    await onRs(token).expect(200);
+    expect(fetches).toBe(1);
+
+    mode = 'hang';
+    await sleep(300); // past the backoff after the first fetch
+    await onRs(token).expect(200); // starts the background refresh, which hangs
+    await until(() => held.length === 1, 'the endpoint to receive the refresh');
+    for (let i = 0; i < 5; i++) await onRs(token).expect(200);
+    // Answered while the fetch is pending: the endpoint has not answered it and the resource server
+    // has not given up on it; and nobody started a second one.
+    expect(held).toHaveLength(1);
+    expect(held[0].res.writableEnded).toBe(false);
+    expect(held[0].clientClosed).toBe(false);
+    expect(fetches).toBe(2);
+
+    // Released, the fetch fails (503) quietly: one warning, no unhandled rejection.
+    releaseHeld();
+    await until(() => jwksWarnings().some((m) => m.includes('HTTP 503')), 'the released fetch’s warning');
+    expect(jwksWarnings()).toHaveLength(1);
+    await onRs(token).expect(200);
+  }, 20_000);
+
+  it('picks up a rotated key (new kid) as soon as the backoff allows, also after a failed attempt', async () => {
+    await startRs({ minRefetchIntervalMs: 500 }); // default cacheMaxAgeMs (10 minutes): the unknown kid alone triggers fetches
+    await onRs(sign(k1, 'k1')).expect(200);
+    expect(fetches).toBe(1);
+    published = [publicJwk(k2, 'k2'), publicJwk(k1, 'k1')];
+    const k2Token = sign(k2, 'k2');
+
+    await onRs(k2Token).expect(401); // within the backoff after the first fetch: no fetch
+    expect(fetches).toBe(1);
+
+    mode = 'error';
+    await sleep(600);
+    await onRs(k2Token).expect(401); // an unknown kid waits for the fetch; it fails
+    expect(fetches).toBe(2);
+
+    mode = 'keys';
+    await onRs(k2Token).expect(401); // within the backoff after the failure: no fetch
+    expect(fetches).toBe(2);
+
+    await sleep(600);
+    await onRs(k2Token).expect(200); // waited for the fetch that brought k2
+    expect(fetches).toBe(3);
+    await onRs(sign(k1, 'k1')).expect(200);
+    await onRs(k2Token).expect(200);
+    expect(fetches).toBe(3);
+  });
+
+  it('on first use with the endpoint failing: 401 without a fetch per request, then keys once the endpoint recovers and the backoff allows', async () => {
+    await startRs({ minRefetchIntervalMs: 500 });
+    mode = 'error';
+    const token = sign(k1, 'k1');
+    await onRs(token).expect(401);
+    expect(fetches).toBe(1);
+    for (let i = 0; i < 5; i++) await onRs(token).expect(401);
+    expect(fetches).toBe(1);
+
+    mode = 'keys';
+    await sleep(600);
+    await onRs(token).expect(200);
+    expect(fetches).toBe(2);
   });
 });
