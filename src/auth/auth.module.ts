@@ -8,6 +8,7 @@ import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { Clock } from '../database/clock';
 import { runtimeOrmOptions } from '../database/orm-options';
 import { RlsContext } from '../database/rls.context';
+import { RuntimeRoleCheck } from '../database/runtime-role.check';
 import { PrincipalCheck, RLS_INTERCEPTOR_IS_GLOBAL, RlsInterceptor, RlsPrincipalCheck, TokenOnlyPrincipalCheck } from '../database/rls.interceptor';
 import { SessionsModule } from '../sessions/sessions.module';
 import { UsersModule } from '../users/users.module';
@@ -109,6 +110,7 @@ function compose(base: DynamicModule, extras: Partial<AuthModuleExtras>): Dynami
       { provide: AuthSettings, useFactory: resolveAuthSettings, inject: [AUTH_MODULE_OPTIONS] },
       Clock,
       RlsContext,
+      RuntimeRoleCheck,
       LocalAccessTokenKeys,
       { provide: AccessTokenKeys, useExisting: LocalAccessTokenKeys },
       AuthService,

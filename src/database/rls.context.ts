@@ -3,6 +3,7 @@ import { TransactionContext } from '@mikro-orm/core';
 import { EntityManager, Knex } from '@mikro-orm/postgresql';
 import { AuthSettings } from '../auth/auth-settings';
 import { AppException } from '../common/app.exception';
+import { RuntimeRoleCheck } from './runtime-role.check';
 
 export const RLS_SETTING = 'app.current_user_id';
 
@@ -20,6 +21,7 @@ export class RlsContext {
 
   constructor(
     private readonly em: EntityManager,
+    private readonly roleCheck: RuntimeRoleCheck,
     @Optional() settings?: AuthSettings,
   ) {
     if (settings?.database) this.statementTimeout = String(settings.database.statementTimeoutMs);
@@ -35,6 +37,7 @@ export class RlsContext {
   async runAsUser<T>(userId: string | null, fn: (em: EntityManager) => Promise<T>): Promise<T> {
     const current = TransactionContext.getEntityManager(this.em.name) as EntityManager | undefined;
     if (current?.isInTransaction()) return this.switchIdentity(current, userId, fn);
+    await this.roleCheck.verified();
     const outcome = await this.em.fork().transactional(async (em) => {
       await setCurrentUser(em, userId, this.statementTimeout);
       try {
