@@ -35,6 +35,7 @@ async function main(): Promise<void> {
   if (config.generatedSecrets.length) {
     logger.warn(`Generated random values for this run only (set them to keep tokens valid across restarts): ${config.generatedSecrets.join(', ')}`);
   }
+  for (const warning of config.warnings) logger.warn(warning);
 
   let db: PreparedDatabase | undefined;
   let closing: Promise<void> | undefined;

@@ -1,10 +1,12 @@
 import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { ConfigError, loadConfig } from '../src/config/app-config';
+import { AuthModuleOptions, resolveAuthSettings } from '../src/auth/auth-settings';
+import { ConfigError, loadConfig, secretProblem } from '../src/config/app-config';
 import { freePort } from './support/net';
 
 const ROOT = resolve(__dirname, '..');
@@ -144,6 +146,128 @@ describe('loadConfig', () => {
   });
 });
 
+describe('TRUST_PROXY=true (the client writes the left-most X-Forwarded-For address)', () => {
+  it('is refused in production with a ConfigError naming it and asking for a hop count or the proxies\' addresses', () => {
+    const error = configError({ NODE_ENV: 'production', ...PRODUCTION_SECRETS, TRUST_PROXY: 'true' });
+
+    expect(error.problems).toHaveLength(1);
+    expect(error.problems[0]).toContain('TRUST_PROXY=true');
+    expect(error.problems[0]).toContain('NODE_ENV=production');
+    expect(error.problems[0]).toContain('TRUST_PROXY=1');
+    expect(error.problems[0]).toContain('addresses/subnets');
+  });
+
+  it.each([
+    ['1', 1],
+    ['2', 2],
+    ['10.0.0.0/8', '10.0.0.0/8'],
+    ['loopback', 'loopback'],
+    ['10.0.0.1, 10.0.0.2', '10.0.0.1, 10.0.0.2'],
+    ['false', false],
+  ])('in production TRUST_PROXY=%s (a hop count, addresses or off) loads, without a warning', (value, expected) => {
+    const config = loadConfig({ NODE_ENV: 'production', ...PRODUCTION_SECRETS, TRUST_PROXY: value });
+
+    expect(config.http.trustProxy).toEqual(expected);
+    expect(config.warnings).toEqual([]);
+  });
+
+  it.each(['development', 'test'])('with NODE_ENV=%s loads, trusting the header, and returns a warning that says why and what to set', (env) => {
+    const config = loadConfig({ NODE_ENV: env, TRUST_PROXY: 'true' });
+
+    expect(config.http.trustProxy).toBe(true);
+    expect(config.warnings).toHaveLength(1);
+    expect(config.warnings[0]).toContain('TRUST_PROXY=true');
+    expect(config.warnings[0]).toContain('X-Forwarded-For');
+    expect(config.warnings[0]).toContain('TRUST_PROXY=1');
+    expect(config.warnings[0]).toContain('refused when NODE_ENV=production');
+  });
+
+  it('no other setting warns', () => {
+    expect(loadConfig({}).warnings).toEqual([]);
+    expect(loadConfig({ TRUST_PROXY: '1' }).warnings).toEqual([]);
+  });
+});
+
+describe('DOCS_ENABLED (Swagger UI at /docs, the OpenAPI document at /docs-json)', () => {
+  it('is off by default in production, and DOCS_ENABLED=true turns it on there', () => {
+    expect(loadConfig({ NODE_ENV: 'production', ...PRODUCTION_SECRETS }).http.docsEnabled).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'production', ...PRODUCTION_SECRETS, DOCS_ENABLED: 'true' }).http.docsEnabled).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'production', ...PRODUCTION_SECRETS, DOCS_ENABLED: 'false' }).http.docsEnabled).toBe(false);
+  });
+
+  it('is on by default outside production, and DOCS_ENABLED=false turns it off', () => {
+    for (const env of ['development', 'test']) {
+      expect(loadConfig({ NODE_ENV: env }).http.docsEnabled).toBe(true);
+      expect(loadConfig({ NODE_ENV: env, DOCS_ENABLED: 'false' }).http.docsEnabled).toBe(false);
+    }
+  });
+});
+
+describe('token secrets: at least 32 characters and not obviously low-entropy (one rule for the environment and AuthModule options)', () => {
+  const LOW_ENTROPY: Array<[string, string]> = [
+    ["32 × 'a'", 'a'.repeat(32)],
+    ["'ab' × 16", 'ab'.repeat(16)],
+    ['one character and a different last one', `${'0'.repeat(31)}1`],
+    ['four symbols', 'abcd'.repeat(4) + 'dcba'.repeat(4)],
+    ["'abcdefgh' × 4 (a repeated run)", 'abcdefgh'.repeat(4)],
+    ["'password' × 4", 'password'.repeat(4)],
+    ['half of a random key, twice', (() => { const half = randomBytes(12).toString('base64'); return half + half; })()],
+    ["'changeme-' repeated, cut off", 'changeme-'.repeat(5).slice(0, 40)],
+  ];
+  const GOOD: Array<[string, string]> = [
+    ['openssl rand -hex 16', randomBytes(16).toString('hex')],
+    ['openssl rand -base64 32', randomBytes(32).toString('base64')],
+    ['openssl rand -base64 24', randomBytes(24).toString('base64')],
+    ['the test app\'s access secret', 'test-access-secret-0123456789abcdef0123456789'],
+    ['the test app\'s refresh secret', 'test-refresh-secret-0123456789abcdef012345678'],
+    ['the host-app test\'s access secret', 'host-access-secret-0123456789abcdef0123456789'],
+    ['the host-app test\'s refresh secret', 'host-refresh-secret-0123456789abcdef012345678'],
+  ];
+  const SECRET_VARIABLES = ['JWT_ACCESS_SECRET', 'REFRESH_TOKEN_SECRET'] as const;
+  /** A good secret that differs from `value`, for the other of the two. */
+  const other = (value: string): string => (value === ACCESS_SECRET ? REFRESH_SECRET : ACCESS_SECRET);
+  const hostOptions = (access: string, refresh: string): AuthModuleOptions => ({ accessToken: { secret: access }, refreshToken: { secret: refresh } });
+
+  it.each(LOW_ENTROPY)('refuses %s as JWT_ACCESS_SECRET and as REFRESH_TOKEN_SECRET, naming the variable and how to make a good one, without echoing it', (_, value) => {
+    for (const name of SECRET_VARIABLES) {
+      for (const env of ['development', 'production']) {
+        const error = configError({ NODE_ENV: env, ...PRODUCTION_SECRETS, [name]: value });
+
+        expect(error.problems).toHaveLength(1);
+        expect(error.problems[0]).toMatch(new RegExp(`^${name} `));
+        expect(error.problems[0]).toContain('openssl rand -base64 32');
+        expect(error.message).not.toContain(value);
+      }
+    }
+  });
+
+  it.each(LOW_ENTROPY)('refuses %s as accessToken.secret and as refreshToken.secret of AuthModule.forRoot, naming the option', (_, value) => {
+    expect(() => resolveAuthSettings(hostOptions(value, REFRESH_SECRET))).toThrow(/accessToken\.secret \(HS256\) is too predictable.*openssl rand -base64 32/);
+    expect(() => resolveAuthSettings(hostOptions(ACCESS_SECRET, value))).toThrow(/refreshToken\.secret is too predictable.*openssl rand -base64 32/);
+  });
+
+  it.each(GOOD)('accepts %s in the environment and in AuthModule options', (_, value) => {
+    for (const name of SECRET_VARIABLES) {
+      const config = loadConfig({ NODE_ENV: 'production', ...PRODUCTION_SECRETS, [name]: value });
+      expect(name === 'JWT_ACCESS_SECRET' ? config.auth.accessSecret : config.auth.refreshSecret).toBe(value);
+    }
+    expect(resolveAuthSettings(hostOptions(value, other(value))).auth.accessSecret).toBe(value);
+    expect(resolveAuthSettings(hostOptions(other(value), value)).auth.refreshSecret).toBe(value);
+  });
+
+  it('accepts each of 100000 fresh 32-hex-character keys (the shortest random key asked for, where the estimate is lowest)', () => {
+    // The rule both loadConfig and resolveAuthSettings apply (the tests above show they do).
+    const refused = Array.from({ length: 100_000 }, () => randomBytes(16).toString('hex')).filter((value) => secretProblem(value) !== undefined);
+    expect(refused).toEqual([]);
+  });
+
+  it('keeps the length floor, with the same hint, in both places', () => {
+    const error = configError({ JWT_ACCESS_SECRET: randomBytes(15).toString('hex') });
+    expect(error.problems).toEqual(['JWT_ACCESS_SECRET must be at least 32 characters; generate one with: openssl rand -base64 32']);
+    expect(() => resolveAuthSettings(hostOptions(ACCESS_SECRET, 'short'))).toThrow(/refreshToken\.secret must be at least 32 characters/);
+  });
+});
+
 describe('the compiled service entry point (main.js, built from src/main.ts)', () => {
   // A private build of the same sources with the same tsconfig.build.json, not dist/: `npm start`
   // (test/start.e2e-spec.ts, in the other Jest worker) runs `nest build`, which deletes and rewrites
@@ -206,5 +330,31 @@ describe('the compiled service entry point (main.js, built from src/main.ts)', (
     expect(`${stdout}${stderr}`).not.toMatch(/embedded PostgreSQL|Listening on/);
     expect(existsSync(pgDir)).toBe(false);
     expect(existsSync(`${pgDir}.owner-password`)).toBe(false);
+  }, 60_000);
+
+  it('logs the TRUST_PROXY=true warning at start outside production (here before failing to reach a database that is not there)', async () => {
+    const child = spawn(process.execPath, [join(build, 'main.js')], {
+      cwd: scratch, // no .env here
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        NODE_ENV: 'development',
+        TRUST_PROXY: 'true',
+        DATABASE_URL: `postgres://nobody@127.0.0.1:${await freePort()}/nothing`,
+        PORT: String(await freePort()),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const guard = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((done) => child.on('close', (c, s) => done([c, s])));
+    clearTimeout(guard);
+
+    expect(signal).toBeNull();
+    expect(code).not.toBe(0);
+    expect(output).toMatch(/WARN.*TRUST_PROXY=true trusts every address in X-Forwarded-For/);
+    expect(output).not.toContain('Listening on');
   }, 60_000);
 });

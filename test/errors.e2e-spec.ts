@@ -195,5 +195,97 @@ describe('error mapping', () => {
         expectNoInternals(res);
       });
     });
+
+    describe('control characters in names and emails', () => {
+      /** C0, DEL, C1, and the Unicode bidi controls (U+202E shows what follows it reversed). */
+      const CONTROLS = [
+        ...range(0x00, 0x1f),
+        0x7f,
+        ...range(0x80, 0x9f),
+        0x061c,
+        0x200e,
+        0x200f,
+        ...range(0x202a, 0x202e),
+        ...range(0x2066, 0x2069),
+      ].map((code) => String.fromCharCode(code));
+      /** Ordinary names in other scripts: an apostrophe, a diaeresis, Arabic, Hebrew, Cyrillic, CJK, an emoji. */
+      const ORDINARY_NAMES = ['Zoë’s iPhone', 'هاتف أحمد', 'הטלפון של דנה', 'Ноутбук Ани', '王小明的电脑', '📱 Pixel 8', 'Ada (work) – Café'];
+      const hex = (c: string): string => `U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+
+      let user: { id: string; email: string; password: string };
+      let own: { accessToken: string; sessionId: string };
+      beforeAll(async () => {
+        user = await newUser(t.http);
+        own = await login(t.http, user, { deviceName: 'original name' });
+      });
+
+      const counts = async (): Promise<{ users: number; sessions: number; deviceName: string | null }> =>
+        t.db.asOwner(async (c) => ({
+          users: Number((await c.query('select count(*) from users')).rows[0].count),
+          sessions: Number((await c.query('select count(*) from sessions')).rows[0].count),
+          deviceName: (await c.query('select device_name from sessions where id = $1', [own.sessionId])).rows[0].device_name,
+        }));
+
+      /** Every field that takes a name or an email, with `value` put in it. */
+      const fields = (value: string): Array<{ field: string; route: string; send: () => PromiseLike<Response> }> => [
+        {
+          field: 'displayName',
+          route: 'POST /auth/register',
+          send: () => t.http.post('/auth/register').send({ email: uniqueEmail(), password: 'long-enough-pw', displayName: value }),
+        },
+        { field: 'email', route: 'POST /auth/register', send: () => t.http.post('/auth/register').send({ email: `${value}@example.test`, password: 'long-enough-pw' }) },
+        { field: 'email', route: 'POST /auth/login', send: () => t.http.post('/auth/login').send({ email: `${value}@example.test`, password: 'long-enough-pw' }) },
+        {
+          field: 'deviceName',
+          route: 'POST /auth/login',
+          send: () => t.http.post('/auth/login').send({ email: user.email, password: user.password, deviceName: value }),
+        },
+        {
+          field: 'deviceName',
+          route: 'PATCH /sessions/:id',
+          send: () => t.http.patch(`/sessions/${own.sessionId}`).set(...bearer(own)).send({ deviceName: value }),
+        },
+      ];
+
+      it('refuses each C0, DEL, C1 and bidi control code point with 400 in displayName, email (register and login) and deviceName (login and PATCH /sessions/:id), writing nothing', async () => {
+        const before = await counts();
+        for (const control of CONTROLS) {
+          // Inside the value, where trimming cannot remove it.
+          for (const { field, route, send } of fields(`name${control}part`)) {
+            const res = await send();
+            if (res.status !== 400 || !res.body.message?.includes(`${field} must not contain control characters`)) {
+              throw new Error(`${hex(control)} in ${field} (${route}): ${res.status} ${res.text.slice(0, 300)}`);
+            }
+            expect(res.body).toMatchObject({ statusCode: 400, error: 'Bad Request' });
+          }
+        }
+        expect(await counts()).toEqual(before);
+      });
+
+      it('accepts ordinary names in any script (controls: no control characters) as displayName and deviceName, stored as sent', async () => {
+        for (const name of ORDINARY_NAMES) {
+          const email = uniqueEmail();
+          const registered = await t.http.post('/auth/register').send({ email, password: 'long-enough-pw', displayName: name });
+          expect(registered.status).toBe(201);
+          expect(registered.body.displayName).toBe(name);
+
+          const signedIn = await t.http.post('/auth/login').send({ email, password: 'long-enough-pw', deviceName: name });
+          expect(signedIn.status).toBe(200);
+          const stored = await t.db.asOwner((c) => c.query('select device_name from sessions where id = $1', [signedIn.body.sessionId]));
+          expect(stored.rows[0].device_name).toBe(name);
+
+          const renamed = await t.http.patch(`/sessions/${own.sessionId}`).set(...bearer(own)).send({ deviceName: name });
+          expect(renamed.status).toBe(200);
+          expect(renamed.body.deviceName).toBe(name);
+        }
+        const nonAscii = `zoë-${uniqueEmail()}`;
+        await t.http.post('/auth/register').send({ email: nonAscii, password: 'long-enough-pw' }).expect(201);
+        await t.http.post('/auth/login').send({ email: nonAscii, password: 'long-enough-pw' }).expect(200);
+      });
+    });
   });
 });
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { isIP } from 'node:net';
 import { Client } from 'pg';
 import type { Response } from 'supertest';
-import { MAX_INPUT_DEPTH as MAX_JSON_DEPTH } from '../src/common/validation';
+import { CONTROL_CHARACTER as CONTROL, MAX_INPUT_DEPTH as MAX_JSON_DEPTH } from '../src/common/validation';
 import { bearer, login, newUser, TestUser, Tokens } from './support/factories';
 import { createTestApp, TestApp } from './support/test-app';
 
@@ -216,7 +216,6 @@ const unicodeEdgeString = fc
   })
   .map((parts) => parts.join(''));
 
-const CONTROL = /[\u0000-\u001f\u007f]/;
 /** The 400 for a body with a lone surrogate in any string or key (src/app.factory.ts). */
 const ILL_FORMED = 'Input is not well-formed Unicode';
 /** Whether any string or key in `value` has a lone surrogate. */

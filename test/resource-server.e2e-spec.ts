@@ -9,6 +9,10 @@
  * The second block points resource servers at a local JWKS endpoint the test switches between
  * serving keys, answering 500 and hanging, to pin the cache policy: stale keys are served while a
  * refresh runs in the background, fetches are spaced by a backoff, and rotated keys still arrive.
+ *
+ * No test here waits for wall-clock time: each resource server's key cache (`RemoteJwksKeys`) runs
+ * on a fake monotonic clock the test moves, so cache ages and backoff windows are exact whatever the
+ * machine's load, and a background refresh is awaited (`settled()`), never slept on.
  */
 import { Controller, Get, INestApplication, Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
@@ -17,7 +21,8 @@ import { createServer, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 import * as jwt from 'jsonwebtoken';
 import request from 'supertest';
-import { AuthModule, AuthModuleOptions, AuthPrincipal, Clock, CurrentSession, CurrentUser, ResourceServerOptions, TokensDto } from '../src';
+import { AccessTokenKeys, AuthModule, AuthModuleOptions, AuthPrincipal, Clock, CurrentSession, CurrentUser, ResourceServerOptions, TokensDto } from '../src';
+import { RemoteJwksKeys } from '../src/auth/remote-jwks';
 import { uniqueEmail } from './support/factories';
 import { freePort } from './support/net';
 import { createTestDatabase, TestDatabase } from './support/test-database';
@@ -50,6 +55,35 @@ function newKeyPair(): { privateKeyPem: string; publicKey: KeyObject; privateKey
 
 const b64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 
+/** A fake monotonic clock (milliseconds) for a resource server's key cache: it moves only when the test moves it. */
+class FakeMonotonicClock {
+  ms = 1_000_000;
+  readonly now = (): number => this.ms;
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+/**
+ * A resource server module whose `RemoteJwksKeys` runs on `clock`: the module built by
+ * `forResourceServer(options)`, with its keys provider replaced by an equally configured instance.
+ */
+async function compileResourceServer(options: ResourceServerOptions, clock: FakeMonotonicClock): Promise<{ app: INestApplication; keys: RemoteJwksKeys }> {
+  const keys = new RemoteJwksKeys(options, { now: clock.now });
+  const moduleRef = await Test.createTestingModule({
+    imports: [AuthModule.forResourceServer(options)],
+    controllers: [OrdersController],
+  })
+    .overrideProvider(AccessTokenKeys)
+    .useValue(keys)
+    .compile();
+  // The override took: the guard verifies with this instance (else the fake clock would move nothing).
+  expect(moduleRef.get(AccessTokenKeys)).toBe(keys);
+  const app = moduleRef.createNestApplication({ logger: ['error'] });
+  await app.listen(0, '127.0.0.1');
+  return { app, keys };
+}
+
 interface Issuer {
   app: INestApplication;
   clock: ShiftedClock;
@@ -62,6 +96,8 @@ describe('resource server verifying the issuer’s tokens against its JWKS over 
   let jwksRequests = 0;
   let issuer: Issuer;
   let rs: INestApplication;
+  /** The resource server's cache clock: the backoff between its fetches passes only when the test says so. */
+  const rsClock = new FakeMonotonicClock();
   const k1 = newKeyPair();
   const k2 = newKeyPair();
   let user: { id: string; email: string; password: string };
@@ -138,25 +174,14 @@ describe('resource server verifying the issuer’s tokens against its JWKS over 
     return jwt.sign(payload, key.privateKey, { ...defaults, ...options });
   }
 
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
   beforeAll(async () => {
     db = await createTestDatabase();
     port = await freePort();
     issuer = await startIssuer({ privateKeyPem: k1.privateKeyPem, keyId: 'k1' });
-    const moduleRef = await Test.createTestingModule({
-      imports: [
-        AuthModule.forResourceServer({
-          jwksUri: `http://127.0.0.1:${port}/.well-known/jwks.json`,
-          issuer: ISSUER,
-          audience: AUDIENCE,
-          minRefetchIntervalMs: MIN_REFETCH_MS,
-        }),
-      ],
-      controllers: [OrdersController],
-    }).compile();
-    rs = moduleRef.createNestApplication({ logger: ['error'] });
-    await rs.listen(0, '127.0.0.1');
+    ({ app: rs } = await compileResourceServer(
+      { jwksUri: `http://127.0.0.1:${port}/.well-known/jwks.json`, issuer: ISSUER, audience: AUDIENCE, minRefetchIntervalMs: MIN_REFETCH_MS },
+      rsClock,
+    ));
 
     const email = uniqueEmail('rs');
     const password = 'resource-server-pw-1';
@@ -254,7 +279,7 @@ describe('resource server verifying the issuer’s tokens against its JWKS over 
 
   it('refuses a token with an unknown kid, refetching the JWKS at most once per minRefetchIntervalMs', async () => {
     const stranger = newKeyPair();
-    await sleep(MIN_REFETCH_MS + 100);
+    rsClock.advance(MIN_REFETCH_MS); // past the backoff after any earlier fetch
     const before = jwksRequests;
     const burst = await Promise.all(Array.from({ length: 10 }, (_, i) => onRs(sign(stranger, `forged-${i}`))));
     expect(burst.map((r) => r.status)).toEqual(Array(10).fill(401));
@@ -262,7 +287,10 @@ describe('resource server verifying the issuer’s tokens against its JWKS over 
     await onRs(sign(stranger, 'k1')).expect(401); // a known kid with the wrong key: no fetch either
     expect(jwksRequests - before).toBe(1);
 
-    await sleep(MIN_REFETCH_MS + 100);
+    rsClock.advance(MIN_REFETCH_MS - 1); // the backoff is not over yet
+    await onRs(sign(stranger, 'forged-almost')).expect(401);
+    expect(jwksRequests - before).toBe(1);
+    rsClock.advance(1);
     await onRs(sign(stranger, 'forged-later')).expect(401);
     expect(jwksRequests - before).toBe(2);
     // Valid tokens keep working throughout.
@@ -285,7 +313,7 @@ describe('resource server verifying the issuer’s tokens against its JWKS over 
 
     const k2Tokens = await login();
     expect(JSON.parse(Buffer.from(k2Tokens.accessToken.split('.')[0], 'base64url').toString()).kid).toBe('k2');
-    await sleep(MIN_REFETCH_MS + 100); // the unknown-kid test's last fetch must be far enough back
+    rsClock.advance(MIN_REFETCH_MS); // the unknown-kid test's last fetch must be far enough back
     const res = await onRs(k2Tokens.accessToken).expect(200);
     expect(res.body.sessionId).toBe(k2Tokens.sessionId);
     expect(jwksRequests - fetchesBefore).toBe(1);
@@ -303,7 +331,7 @@ describe('resource server verifying the issuer’s tokens against its JWKS over 
     expect(await issuerStatus(k2Tokens.accessToken)).toBe(200);
 
     // Once the resource server next refetches (here: an unknown kid), it drops k1 too.
-    await sleep(MIN_REFETCH_MS + 100);
+    rsClock.advance(MIN_REFETCH_MS);
     await onRs(sign(newKeyPair(), 'k3-not-yet')).expect(401);
     expect(jwksRequests - fetchesBefore).toBe(2);
     await onRs(k1Tokens.accessToken).expect(401);
@@ -311,6 +339,9 @@ describe('resource server verifying the issuer’s tokens against its JWKS over 
   });
 
   it('does not see session revocation (no database): a logged-out session’s access token passes until it expires', async () => {
+    // Back to real time (the rotation test moved the issuer 121 s ahead): the resource server refuses
+    // a token issued more than 60 s after its own now, and this test is about revocation, not skew.
+    issuer.clock.offsetMs = 0;
     const tokens = await login();
     await onRs(tokens.accessToken).expect(200);
     const logout = await fetch(`${issuer.url}/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${tokens.accessToken}` } });
@@ -336,17 +367,29 @@ describe('resource server JWKS cache against an endpoint that fails or hangs (st
   let jwksServer: Server;
   let jwksUri: string;
   let rs: INestApplication | undefined;
+  /** The resource server's key cache, and the fake clock its cache ages and backoff windows are measured on. */
+  let keys: RemoteJwksKeys | undefined;
+  let clock: FakeMonotonicClock;
   // No background fetch may end in an unhandled rejection: Jest fails the running test when one
   // occurs (seen when fetchKeys was made to rethrow), so every test here checks that as well.
   let warnSpy: jest.SpyInstance;
 
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-  /** Waits for something the test cannot await directly (a background fetch settling); not a timing assertion. */
+  /**
+   * Waits for something the test cannot await directly (a request reaching the JWKS endpoint) by
+   * polling, up to a generous bound; not a timing assertion.
+   */
   async function until(condition: () => boolean, what: string): Promise<void> {
-    for (let i = 0; i < 1000 && !condition(); i++) await sleep(10);
+    const deadline = Date.now() + 15_000;
+    while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
     if (!condition()) throw new Error(`gave up waiting for ${what}`);
   }
+
+  /**
+   * Waits until the fetch a request may have started behind its answer (a background refresh) has
+   * ended, its outcome recorded and any warning logged, so fetch counts are final and the attempt's
+   * end time is taken before the test moves the clock on.
+   */
+  const settled = (): Promise<void> => keys!.settled();
 
   /** The resource server's JWKS warnings (Logger.warn calls from the RemoteJwks logger). */
   function jwksWarnings(): string[] {
@@ -356,15 +399,17 @@ describe('resource server JWKS cache against an endpoint that fails or hangs (st
   }
 
   async function startRs(options: Partial<ResourceServerOptions>): Promise<void> {
-    const moduleRef = await Test.createTestingModule({
-      imports: [AuthModule.forResourceServer({ jwksUri, issuer: ISSUER, audience: AUDIENCE, ...options })],
-      controllers: [OrdersController],
-    }).compile();
-    rs = moduleRef.createNestApplication({ logger: ['error'] });
-    await rs.listen(0, '127.0.0.1');
+    ({ app: rs, keys } = await compileResourceServer({ jwksUri, issuer: ISSUER, audience: AUDIENCE, ...options }, clock));
   }
 
   const onRs = (token: string) => request(rs!.getHttpServer()).get('/orders/mine').set('Authorization', `Bearer ${token}`);
+
+  /** A request with a cached kid, then whatever refresh it started behind its answer. Returns the status. */
+  async function knownKidRequest(token: string): Promise<number> {
+    const { status } = await onRs(token);
+    await settled();
+    return status;
+  }
 
   const sign = (key: { privateKey: KeyObject }, kid: string): string =>
     jwt.sign({ sub: randomUUID(), sid: randomUUID(), typ: 'access' }, key.privateKey, {
@@ -400,14 +445,21 @@ describe('resource server JWKS cache against an endpoint that fails or hangs (st
     mode = 'keys';
     published = [publicJwk(k1, 'k1')];
     fetches = 0;
+    clock = new FakeMonotonicClock();
     warnSpy = jest.spyOn(Logger.prototype, 'warn');
   });
 
   afterEach(async () => {
-    releaseHeld(); // a test that failed half-way may have left some
+    // A fetch still in flight (a test that failed half-way may have left one) ends within its own
+    // test, so its warning cannot land in the next test's spy: held requests are answered, and one
+    // still on its way is answered at once (mode 'error').
+    mode = 'error';
+    releaseHeld();
+    await keys?.settled();
     await rs?.close();
     rs = undefined;
-    warnSpy.mockRestore();
+    keys = undefined;
+    jest.restoreAllMocks();
   });
 
   afterAll(async () => {
@@ -422,14 +474,17 @@ describe('resource server JWKS cache against an endpoint that fails or hangs (st
     expect(fetches).toBe(1); // first use: the request waited for the fetch
 
     mode = 'error';
-    await sleep(1100); // the cache is stale (100 ms) and the backoff after the first fetch (1000 ms) is over
+    clock.advance(999); // stale (100 ms) but still inside the backoff after the first fetch (1000 ms)
+    expect(await knownKidRequest(token)).toBe(200);
+    expect(fetches).toBe(1);
+    clock.advance(1); // the backoff is over
     const statuses: number[] = [];
     for (let i = 0; i < 20; i++) statuses.push((await onRs(token)).status);
+    await settled();
     expect(statuses).toEqual(Array(20).fill(200));
     // The first of them started one background refresh; it failed, and no attempt may start within
     // minRefetchIntervalMs of a failed one: exactly one more fetch, whatever the requests' count.
     expect(fetches).toBe(2);
-    await until(() => jwksWarnings().length > 0, 'the failed fetch’s warning');
     expect(jwksWarnings()).toHaveLength(1);
     expect(jwksWarnings()[0]).toContain('HTTP 500');
     const { x, y } = k1.publicKey.export({ format: 'jwk' });
@@ -444,30 +499,39 @@ describe('resource server JWKS cache against an endpoint that fails or hangs (st
     await startRs({ cacheMaxAgeMs: 0, minRefetchIntervalMs: MIN }); // always stale: only the backoff spaces the fetches
     const token = sign(k1, 'k1');
     await onRs(token).expect(200);
-    await onRs(token).expect(200);
+    expect(await knownKidRequest(token)).toBe(200);
     expect(fetches).toBe(1); // within MIN of the first fetch: no second one
 
     mode = 'error';
-    await sleep(MIN + 100);
-    await onRs(token).expect(200);
+    clock.advance(MIN - 1);
+    expect(await knownKidRequest(token)).toBe(200);
+    expect(fetches).toBe(1); // MIN after a success: not over yet
+    clock.advance(1);
+    expect(await knownKidRequest(token)).toBe(200);
     expect(fetches).toBe(2); // failure 1
-    await until(() => jwksWarnings().length === 1, 'warning 1');
+    expect(jwksWarnings()).toHaveLength(1);
 
-    await sleep(MIN + 100); // the wait after one failure: MIN
-    await onRs(token).expect(200);
+    clock.advance(MIN - 1); // the wait after one failure is MIN: not over yet
+    expect(await knownKidRequest(token)).toBe(200);
+    expect(fetches).toBe(2);
+    clock.advance(1);
+    expect(await knownKidRequest(token)).toBe(200);
     expect(fetches).toBe(3); // failure 2
-    await until(() => jwksWarnings().length === 2, 'warning 2');
+    expect(jwksWarnings()).toHaveLength(2);
 
-    await sleep(MIN + 100); // the wait after two failures is 2 × MIN: not over yet
-    await onRs(token).expect(200);
+    clock.advance(2 * MIN - 1); // the wait after two failures is 2 × MIN: not over yet
+    expect(await knownKidRequest(token)).toBe(200);
     expect(fetches).toBe(3);
 
     mode = 'keys';
-    await sleep(MIN); // now 2 × MIN + 100 after failure 2
-    await onRs(token).expect(200);
-    expect(fetches).toBe(4); // succeeds in the background
-    await sleep(MIN + 100); // after a success the wait is MIN again
-    await onRs(token).expect(200);
+    clock.advance(1); // now 2 × MIN after failure 2
+    expect(await knownKidRequest(token)).toBe(200);
+    expect(fetches).toBe(4); // succeeded in the background
+    clock.advance(MIN - 1); // after a success the wait is MIN again
+    expect(await knownKidRequest(token)).toBe(200);
+    expect(fetches).toBe(4);
+    clock.advance(1);
+    expect(await knownKidRequest(token)).toBe(200);
     expect(fetches).toBe(5);
     expect(jwksWarnings()).toHaveLength(2);
   });
@@ -475,17 +539,26 @@ describe('resource server JWKS cache against an endpoint that fails or hangs (st
   it('while the endpoint hangs and the cache is stale: known-kid requests answer 200 while the one fetch is still pending', async () => {
     // The fetch timeout is far beyond the test's: the hanging fetch cannot end before the test releases it.
     await startRs({ cacheMaxAgeMs: 0, minRefetchIntervalMs: 200, fetchTimeoutMs: 600_000 });
+    // Counts the fetches the resource server starts, at the moment it starts them (the endpoint's
+    // count lags behind by the connection's set-up).
+    const fetchStarts = jest.spyOn(globalThis, 'fetch');
     const token = sign(k1, 'k1');
     await onRs(token).expect(200);
     expect(fetches).toBe(1);
+    expect(fetchStarts).toHaveBeenCalledTimes(1);
 
     mode = 'hang';
-    await sleep(300); // past the backoff after the first fetch
+    clock.advance(200); // past the backoff after the first fetch; from here on every request may fetch
     await onRs(token).expect(200); // starts the background refresh, which hangs
+    expect(fetchStarts).toHaveBeenCalledTimes(2);
     await until(() => held.length === 1, 'the endpoint to receive the refresh');
-    for (let i = 0; i < 5; i++) await onRs(token).expect(200);
+    for (let i = 0; i < 5; i++) {
+      clock.advance(1000); // even far past the backoff, the one pending fetch is shared, not repeated
+      await onRs(token).expect(200);
+    }
     // Answered while the fetch is pending: the endpoint has not answered it and the resource server
     // has not given up on it; and nobody started a second one.
+    expect(fetchStarts).toHaveBeenCalledTimes(2);
     expect(held).toHaveLength(1);
     expect(held[0].res.writableEnded).toBe(false);
     expect(held[0].clientClosed).toBe(false);
@@ -493,10 +566,11 @@ describe('resource server JWKS cache against an endpoint that fails or hangs (st
 
     // Released, the fetch fails (503) quietly: one warning, no unhandled rejection.
     releaseHeld();
-    await until(() => jwksWarnings().some((m) => m.includes('HTTP 503')), 'the released fetch’s warning');
+    await settled();
     expect(jwksWarnings()).toHaveLength(1);
+    expect(jwksWarnings()[0]).toContain('HTTP 503');
     await onRs(token).expect(200);
-  }, 20_000);
+  });
 
   it('picks up a rotated key (new kid) as soon as the backoff allows, also after a failed attempt', async () => {
     await startRs({ minRefetchIntervalMs: 500 }); // default cacheMaxAgeMs (10 minutes): the unknown kid alone triggers fetches
@@ -505,19 +579,23 @@ describe('resource server JWKS cache against an endpoint that fails or hangs (st
     published = [publicJwk(k2, 'k2'), publicJwk(k1, 'k1')];
     const k2Token = sign(k2, 'k2');
 
+    clock.advance(499);
     await onRs(k2Token).expect(401); // within the backoff after the first fetch: no fetch
     expect(fetches).toBe(1);
 
     mode = 'error';
-    await sleep(600);
+    clock.advance(1);
     await onRs(k2Token).expect(401); // an unknown kid waits for the fetch; it fails
     expect(fetches).toBe(2);
+    expect(jwksWarnings()).toHaveLength(1);
 
     mode = 'keys';
     await onRs(k2Token).expect(401); // within the backoff after the failure: no fetch
+    clock.advance(499);
+    await onRs(k2Token).expect(401);
     expect(fetches).toBe(2);
 
-    await sleep(600);
+    clock.advance(1);
     await onRs(k2Token).expect(200); // waited for the fetch that brought k2
     expect(fetches).toBe(3);
     await onRs(sign(k1, 'k1')).expect(200);
@@ -535,7 +613,10 @@ describe('resource server JWKS cache against an endpoint that fails or hangs (st
     expect(fetches).toBe(1);
 
     mode = 'keys';
-    await sleep(600);
+    clock.advance(499);
+    await onRs(token).expect(401); // recovered, but the backoff after the failure is not over
+    expect(fetches).toBe(1);
+    clock.advance(1);
     await onRs(token).expect(200);
     expect(fetches).toBe(2);
   });

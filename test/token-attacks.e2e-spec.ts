@@ -215,6 +215,15 @@ describe('forged and misused access tokens are refused', () => {
       await expectRefusedEverywhere(signed(claims({ iat: now() - 7200, exp: now() - 3600 })));
     });
 
+    it('refuses a token issued in the future (iat beyond 60 s of clock skew, exp = iat + 900) signed with the right secret (control: iat 30 s ahead is accepted)', async () => {
+      // The lifetime bound (exp - iat) alone passes these: each lives the normal 900 s, starting later.
+      const ahead = (seconds: number): Record<string, unknown> => claims({ iat: now() + seconds, exp: now() + seconds + 900 });
+      await expectAccepted(signed(ahead(30)));
+      await expectRefusedEverywhere(signed(ahead(10 * 365 * 86_400)));
+      await expectRefusedEverywhere(signed(ahead(86_400)));
+      await expectRefusedEverywhere(signed(ahead(120)));
+    });
+
     it('refuses a not-yet-valid token (nbf in the future) signed with the right secret (control: nbf in the past is accepted)', async () => {
       await expectAccepted(signed(claims({ nbf: now() - 60 })));
       await expectRefusedEverywhere(signed(claims({ nbf: now() + 3600 })));

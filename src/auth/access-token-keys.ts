@@ -25,6 +25,14 @@ export abstract class AccessTokenKeys {
   abstract readonly audience: string;
   /** The key that verifies a token with this `kid` (undefined: unknown or retired key → 401). */
   abstract verificationKey(kid: string | undefined): Promise<string | KeyObject | undefined>;
+
+  /**
+   * "Now" for the verifier's own checks (a token's `iat` may not be later). Real time here, for a
+   * resource server; the issuer's keys answer with the `Clock` its tokens' `iat` comes from.
+   */
+  now(): Date {
+    return new Date();
+  }
 }
 
 /** RFC 7638 JWK thumbprint, used as the default `kid`. */
@@ -95,6 +103,11 @@ export class LocalAccessTokenKeys extends AccessTokenKeys {
           retiresAt: rotatedAt ? Date.parse(rotatedAt) + auth.accessTtlSeconds * 1000 : undefined,
         };
       });
+  }
+
+  /** The `Clock` that `iat` is signed from. */
+  override now(): Date {
+    return this.clock.now();
   }
 
   /** The key to sign with: the HS256 secret or the ES256 private key. */

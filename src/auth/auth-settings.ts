@@ -1,4 +1,4 @@
-import { AccessTokenAlgorithm, AppConfig, loadConfig, PreviousPublicKey } from '../config/app-config';
+import { AccessTokenAlgorithm, AppConfig, loadConfig, PreviousPublicKey, secretProblem } from '../config/app-config';
 
 /**
  * What the auth and sessions modules run on: token, session and rate-limit settings, and the
@@ -55,9 +55,11 @@ export function resolveAuthSettings(options: AuthModuleOptions): AuthSettings {
   const problems: string[] = [];
   const at = options.accessToken ?? {};
   const algorithm = at.algorithm ?? 'HS256';
-  if (algorithm === 'HS256' && (at.secret ?? '').length < 32) problems.push('accessToken.secret must be at least 32 characters (HS256)');
+  const accessProblem = algorithm === 'HS256' ? secretProblem(at.secret ?? '') : undefined;
+  if (accessProblem) problems.push(`accessToken.secret (HS256) ${accessProblem}`);
   if (algorithm === 'ES256' && !at.privateKeyPem) problems.push('accessToken.privateKeyPem is required for ES256');
-  if ((options.refreshToken?.secret ?? '').length < 32) problems.push('refreshToken.secret must be at least 32 characters');
+  const refreshProblem = secretProblem(options.refreshToken?.secret ?? '');
+  if (refreshProblem) problems.push(`refreshToken.secret ${refreshProblem}`);
   if (at.secret && at.secret === options.refreshToken?.secret) problems.push('refreshToken.secret must differ from accessToken.secret');
   if (problems.length) throw new Error(`Invalid AuthModule options: ${problems.join('; ')}`);
   return {

@@ -5,7 +5,6 @@ import {
   IsIn,
   IsOptional,
   IsString,
-  Matches,
   MaxLength,
   registerDecorator,
   ValidationArguments,
@@ -14,9 +13,9 @@ import {
 import { PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES } from '../users/password';
 import { DEVICE_TYPES, DeviceType } from '../sessions/session.entity';
 import { DEVICE_NAME_MAX_LENGTH } from '../sessions/session.dto';
+import { NoControlCharacters } from '../common/validation';
 
 const trim = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.trim() : value);
-const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f]*$/;
 
 /**
  * A password measured in UTF-8 bytes, as bcrypt sees it: between `min` and 72 bytes, no NUL (bcrypt
@@ -46,6 +45,7 @@ export class RegisterDto {
   @Transform(trim)
   @IsString()
   @MaxLength(254)
+  @NoControlCharacters()
   @IsEmail({}, { message: 'email must be a valid email address' })
   email!: string;
 
@@ -58,7 +58,7 @@ export class RegisterDto {
   @Transform(trim)
   @IsString()
   @MaxLength(100)
-  @Matches(NO_CONTROL_CHARS, { message: 'displayName must not contain control characters' })
+  @NoControlCharacters()
   displayName?: string;
 }
 
@@ -67,7 +67,7 @@ export class LoginDto {
   @Transform(trim)
   @IsString()
   @MaxLength(254)
-  @Matches(NO_CONTROL_CHARS, { message: 'email must not contain control characters' })
+  @NoControlCharacters()
   email!: string;
 
   /** Only the upper bound: a stored password is never longer, and bcrypt must not truncate. */
@@ -80,7 +80,7 @@ export class LoginDto {
   @Transform(trim)
   @IsString()
   @MaxLength(DEVICE_NAME_MAX_LENGTH)
-  @Matches(NO_CONTROL_CHARS, { message: 'deviceName must not contain control characters' })
+  @NoControlCharacters()
   deviceName?: string;
 
   @ApiPropertyOptional({ enum: DEVICE_TYPES, example: 'web', description: 'Derived from the User-Agent when omitted.' })

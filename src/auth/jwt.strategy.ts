@@ -11,6 +11,8 @@ export const ACCESS_TOKEN_TYPE = 'access';
 export const ACCESS_TOKEN_KEYS = Symbol('nest-rls-auth:access-token-keys');
 /** ACCESS_TOKEN_TTL cannot exceed this (config), so no genuine token lives longer. */
 const MAX_ACCESS_TOKEN_LIFETIME_SECONDS = 86_400;
+/** How far ahead of the verifier's clock a token's `iat` may be (the issuer's clock may run a little fast). */
+const MAX_CLOCK_SKEW_SECONDS = 60;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 type KeyedRequest = Request & { [ACCESS_TOKEN_KEYS]?: AccessTokenKeys };
@@ -27,8 +29,8 @@ function headerOf(rawJwt: string): { kid?: unknown; alg?: unknown } | undefined 
 /**
  * Verifies the bearer access token (passport-jwt): the `alg` in its header must be exactly the one
  * configured, the key is the one its `kid` names, then signature, issuer, audience, expiry,
- * not-before and `typ`. No database access — guards run before the RLS transaction; the session
- * check happens inside it.
+ * not-before, a bounded lifetime, an `iat` not in the future (60 s of clock skew allowed) and `typ`.
+ * No database access — guards run before the RLS transaction; the session check happens inside it.
  *
  * passport keeps strategies in one process-wide registry, so this strategy holds no keys itself:
  * `JwtAuthGuard` hands it its module's `AccessTokenKeys` on the request. Several apps (an issuer and
@@ -69,6 +71,8 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       typeof exp !== 'number' ||
       typeof iat !== 'number' ||
       exp - iat > MAX_ACCESS_TOKEN_LIFETIME_SECONDS ||
+      // The lifetime bound above trusts `iat`: a token with iat and exp years ahead would pass it.
+      iat > keys.now().getTime() / 1000 + MAX_CLOCK_SKEW_SECONDS ||
       iss !== keys.issuer ||
       !audiences.includes(keys.audience) ||
       typ !== ACCESS_TOKEN_TYPE ||

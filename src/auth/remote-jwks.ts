@@ -28,6 +28,12 @@ export interface ResourceServerOptions {
   registerGlobalGuard?: boolean;
 }
 
+/** Internal construction options of `RemoteJwksKeys` (not part of `ResourceServerOptions`, the public API). */
+export interface RemoteJwksInternals {
+  /** Monotonic time in milliseconds, for tests; defaults to performance.now(). */
+  now?: () => number;
+}
+
 /** Longest wait between two attempts while the endpoint keeps failing (unless `minRefetchIntervalMs` is longer). */
 const MAX_BACKOFF_MS = 300_000;
 
@@ -58,7 +64,9 @@ export class RemoteJwksKeys extends AccessTokenKeys {
   readonly audience: string;
   private readonly logger = new Logger('RemoteJwks');
   private keys = new Map<string, KeyObject>();
-  // Times on the monotonic clock (performance.now): a wall-clock step cannot stall or hasten fetches.
+  /** The monotonic clock (performance.now unless a test supplies its own): a wall-clock step cannot stall or hasten fetches. */
+  private readonly monotonicNow: () => number;
+  // Times on that clock:
   /** When the last successful fetch ended (-Infinity: never, e.g. only `publicKeys` so far). */
   private fetchedAt = -Infinity;
   /** When the last fetch attempt, successful or not, ended (-Infinity: none yet). */
@@ -68,8 +76,12 @@ export class RemoteJwksKeys extends AccessTokenKeys {
   /** The one fetch in flight; it never rejects. */
   private inflight?: Promise<void>;
 
-  constructor(private readonly options: ResourceServerOptions) {
+  constructor(
+    private readonly options: ResourceServerOptions,
+    internals: RemoteJwksInternals = {},
+  ) {
     super();
+    this.monotonicNow = internals.now ?? (() => performance.now());
     if (!options.jwksUri && !options.publicKeys?.length) throw new Error('forResourceServer needs jwksUri or publicKeys');
     this.issuer = options.issuer;
     this.audience = options.audience;
@@ -82,7 +94,7 @@ export class RemoteJwksKeys extends AccessTokenKeys {
     const cached = this.keys.get(kid);
     if (cached) {
       // Answer from the cache now; a stale cache is refreshed behind this request, never in front of it.
-      if (performance.now() - this.fetchedAt >= (this.options.cacheMaxAgeMs ?? 600_000) && this.mayFetch()) void this.refresh();
+      if (this.monotonicNow() - this.fetchedAt >= (this.options.cacheMaxAgeMs ?? 600_000) && this.mayFetch()) void this.refresh();
       return cached;
     }
     // Not cached (first use or a rotated key): a fetch may bring it, if the backoff allows one.
@@ -90,9 +102,17 @@ export class RemoteJwksKeys extends AccessTokenKeys {
     return this.keys.get(kid);
   }
 
+  /**
+   * Resolves once no fetch is in flight (at once if none is), with the attempt's outcome recorded.
+   * For tests: a refresh started behind a request cannot be awaited otherwise.
+   */
+  async settled(): Promise<void> {
+    while (this.inflight) await this.inflight;
+  }
+
   /** Whether a request may start a fetch now (or join the one in flight, which costs nothing). */
   private mayFetch(): boolean {
-    return this.inflight !== undefined || performance.now() >= this.attemptEndedAt + this.backoffMs();
+    return this.inflight !== undefined || this.monotonicNow() >= this.attemptEndedAt + this.backoffMs();
   }
 
   /** The wait after the last attempt: `minRefetchIntervalMs`, doubled per further consecutive failure, capped. */
@@ -133,7 +153,7 @@ export class RemoteJwksKeys extends AccessTokenKeys {
       // An ES256 issuer always publishes its current key: an empty set is a broken answer, not a rotation.
       if (keys.size === 0) throw new Error('no usable ES256 key in the set');
       this.keys = keys;
-      this.fetchedAt = performance.now();
+      this.fetchedAt = this.monotonicNow();
       this.failures = 0;
     } catch (err) {
       // Keep the keys we had: a JWKS outage must not log everyone out.
@@ -142,7 +162,7 @@ export class RemoteJwksKeys extends AccessTokenKeys {
         `Could not fetch the JWKS: ${(err as Error).message}; still using the ${this.keys.size} cached key(s), next attempt in ${Math.round(this.backoffMs() / 1000)} s at the earliest`,
       );
     } finally {
-      this.attemptEndedAt = performance.now();
+      this.attemptEndedAt = this.monotonicNow();
     }
   }
 }

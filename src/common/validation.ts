@@ -1,4 +1,19 @@
 import { ArgumentMetadata, BadRequestException, ValidationPipe } from '@nestjs/common';
+import { Matches } from 'class-validator';
+
+/**
+ * What no name or email may contain: C0 controls and DEL, C1 controls (U+0080–U+009F), and the
+ * Unicode bidirectional controls (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069), with which a
+ * device or display name shows as other text than it is (U+202E reverses what follows it). The one
+ * definition; `CONTROL_CHARACTER` finds one, `NoControlCharacters` refuses a field holding one.
+ */
+const CONTROL_CHARACTERS = '\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069';
+export const CONTROL_CHARACTER = new RegExp(`[${CONTROL_CHARACTERS}]`);
+const NO_CONTROL_CHARACTERS = new RegExp(`^[^${CONTROL_CHARACTERS}]*$`);
+
+/** Validation: the string holds none of `CONTROL_CHARACTER` ("<field> must not contain control characters"). */
+export const NoControlCharacters = (): PropertyDecorator =>
+  Matches(NO_CONTROL_CHARACTERS, { message: '$property must not contain control characters' });
 
 /** The deepest nesting of objects and arrays an input may have (the top level counts as 1). */
 export const MAX_INPUT_DEPTH = 32;

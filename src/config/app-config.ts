@@ -38,7 +38,7 @@ export abstract class AppConfig {
     bodyLimit: string;
     /** Allowed CORS origins; empty means CORS is off (no Access-Control-* headers). */
     corsOrigins: string[];
-    /** Serve Swagger UI at /docs and the OpenAPI document at /docs-json. */
+    /** Serve Swagger UI at /docs and the OpenAPI document at /docs-json (default: off in production, on elsewhere). */
     docsEnabled: boolean;
   };
   logging!: {
@@ -95,6 +95,8 @@ export abstract class AppConfig {
   };
   /** Names of the secrets that were generated because the environment did not set them (never outside development/test). */
   generatedSecrets!: string[];
+  /** Settings that are allowed here but unsafe (refused in production); the service logs each at start. */
+  warnings!: string[];
 }
 
 const toBool = ({ value }: { value: unknown }): unknown => {
@@ -131,8 +133,9 @@ class EnvironmentVariables {
   })
   CORS_ORIGINS?: string;
 
+  /** No default here: unset means off in production, on elsewhere (`loadConfig`). */
   @IsOptional() @Transform(toBool) @IsBoolean()
-  DOCS_ENABLED = true;
+  DOCS_ENABLED?: boolean;
 
   @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' = 'info';
@@ -194,7 +197,8 @@ class EnvironmentVariables {
   @IsOptional() @IsIn(ACCESS_TOKEN_ALGORITHMS, { message: `JWT_ALGORITHM must be one of: ${ACCESS_TOKEN_ALGORITHMS.join(', ')}` })
   JWT_ALGORITHM: AccessTokenAlgorithm = 'HS256';
 
-  @IsOptional() @IsString() @MinLength(32, { message: 'JWT_ACCESS_SECRET must be at least 32 characters' })
+  /** Length and entropy: `secretProblem`, in `loadConfig`. */
+  @IsOptional() @IsString()
   JWT_ACCESS_SECRET?: string;
 
   @IsOptional() @IsString() @Matches(/-----BEGIN (EC )?PRIVATE KEY-----/, { message: 'JWT_PRIVATE_KEY must be a PEM private key' })
@@ -215,7 +219,8 @@ class EnvironmentVariables {
   @IsOptional() @Type(() => Number) @IsInt() @Min(30) @Max(86_400)
   ACCESS_TOKEN_TTL = 900;
 
-  @IsOptional() @IsString() @MinLength(32, { message: 'REFRESH_TOKEN_SECRET must be at least 32 characters' })
+  /** Length and entropy: `secretProblem`, in `loadConfig`. */
+  @IsOptional() @IsString()
   REFRESH_TOKEN_SECRET?: string;
 
   @IsOptional() @Type(() => Number) @IsInt() @Min(60)
@@ -257,6 +262,56 @@ export class ConfigError extends Error {
 }
 
 const REQUIRED_IN_PRODUCTION = ['REFRESH_TOKEN_SECRET', 'DATABASE_APP_PASSWORD'] as const;
+
+/** The shortest HMAC secret accepted (JWT_ACCESS_SECRET, REFRESH_TOKEN_SECRET, and the AuthModule options). */
+const MIN_SECRET_LENGTH = 32;
+const MIN_SECRET_BITS = 72;
+/** Shown wherever a secret is refused. */
+const GENERATE_SECRET_HINT = 'generate one with: openssl rand -base64 32';
+
+/**
+ * Why `secret` cannot be an HMAC key (token signing), or undefined: shorter than 32 characters, or
+ * obviously low-entropy. The one rule for the environment (`loadConfig`) and for host apps
+ * (`resolveAuthSettings`); the message starts with what is wrong, for the caller to prefix the name.
+ *
+ * Why this rule: length alone let 32 × 'a' through. Estimated bits = length × the empirical Shannon
+ * entropy of its characters. That undercounts short random keys: 32 random hex characters
+ * (`openssl rand -hex 16`, 128 bits) measure about 115 on average and under 96 one time in ten
+ * thousand, so the bar is 72, which such a key misses with odds of about 4 in 10^12, while 32
+ * characters from four or fewer symbols, or mostly one, cannot reach it. One run of characters
+ * repeated ('abcdefgh' × 4: 96 by the estimate) is refused too, since half of it is a copy. A floor
+ * against placeholders, not a strength meter: 'my-dev-secret-…' passes, so generate keys, never type them.
+ */
+export function secretProblem(secret: string): string | undefined {
+  const chars = Array.from(secret);
+  if (chars.length < MIN_SECRET_LENGTH) return `must be at least ${MIN_SECRET_LENGTH} characters; ${GENERATE_SECRET_HINT}`;
+  const counts = new Map<string, number>();
+  for (const c of chars) counts.set(c, (counts.get(c) ?? 0) + 1);
+  let bits = 0;
+  for (const n of counts.values()) bits -= n * Math.log2(n / chars.length);
+  if (bits < MIN_SECRET_BITS || smallestPeriod(chars) <= chars.length / 2) {
+    return `is too predictable for a signing key (too few distinct characters, or a short run repeated); ${GENERATE_SECRET_HINT}`;
+  }
+  return undefined;
+}
+
+/** The smallest p such that every character equals the one p before it (KMP prefix function); `chars.length` if none is smaller. */
+function smallestPeriod(chars: string[]): number {
+  const border = new Array<number>(chars.length).fill(0);
+  for (let i = 1, k = 0; i < chars.length; i++) {
+    while (k > 0 && chars[i] !== chars[k]) k = border[k - 1];
+    if (chars[i] === chars[k]) k++;
+    border[i] = k;
+  }
+  return chars.length - (border[chars.length - 1] ?? 0);
+}
+
+/** Refused in production, allowed with a warning elsewhere. */
+const TRUST_PROXY_TRUE =
+  'TRUST_PROXY=true trusts every address in X-Forwarded-For, and the client writes the left-most one itself: ' +
+  'per-IP rate limits and the IP recorded for sessions become whatever the client says. Set TRUST_PROXY to the number ' +
+  'of proxies in front of the service (e.g. TRUST_PROXY=1 for one load balancer) or to their addresses/subnets ' +
+  '(e.g. TRUST_PROXY=10.0.0.0/8, or loopback)';
 
 function describe(errors: ValidationError[]): string[] {
   return errors.flatMap((e) =>
@@ -300,6 +355,16 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       problems.push(`JWT_PREVIOUS_PUBLIC_KEYS ${(err as Error).message}`);
     }
   }
+  for (const name of ['JWT_ACCESS_SECRET', 'REFRESH_TOKEN_SECRET'] as const) {
+    const value = vars[name];
+    const problem = typeof value === 'string' ? secretProblem(value) : undefined;
+    if (problem) problems.push(`${name} ${problem}`);
+  }
+  const warnings: string[] = [];
+  if (vars.TRUST_PROXY === 'true') {
+    if (production) problems.push(`${TRUST_PROXY_TRUE}. TRUST_PROXY=true is refused when NODE_ENV=production`);
+    else warnings.push(`${TRUST_PROXY_TRUE}. Allowed only because NODE_ENV=${vars.NODE_ENV}; refused when NODE_ENV=production`);
+  }
   if (vars.JWT_ACCESS_SECRET && vars.JWT_ACCESS_SECRET === vars.REFRESH_TOKEN_SECRET) {
     problems.push('REFRESH_TOKEN_SECRET must differ from JWT_ACCESS_SECRET');
   }
@@ -324,7 +389,8 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       trustProxy,
       bodyLimit: vars.BODY_LIMIT,
       corsOrigins: (vars.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
-      docsEnabled: vars.DOCS_ENABLED,
+      // Off by default in production: it describes every route to anyone, and no production client needs it.
+      docsEnabled: vars.DOCS_ENABLED ?? !production,
     },
     logging: { level: vars.LOG_LEVEL },
     rateLimit: {
@@ -370,6 +436,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       purgeBatchSize: vars.PURGE_BATCH_SIZE,
     },
     generatedSecrets,
+    warnings,
   };
 }
 

@@ -1,18 +1,18 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { IsBoolean, IsOptional, IsString, MaxLength } from 'class-validator';
+import { NoControlCharacters } from '../common/validation';
 import { DEVICE_TYPES } from './session.entity';
 import type { SessionView } from './sessions.repository';
 
 export const DEVICE_NAME_MAX_LENGTH = 100;
-const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f]*$/;
 
 export class RenameSessionDto {
   @ApiProperty({ example: 'Work laptop', maxLength: DEVICE_NAME_MAX_LENGTH, description: 'Empty clears the name.' })
   @Transform(({ value }) => (typeof value === 'string' ? value.trim() : value))
   @IsString()
   @MaxLength(DEVICE_NAME_MAX_LENGTH)
-  @Matches(NO_CONTROL_CHARS, { message: 'deviceName must not contain control characters' })
+  @NoControlCharacters()
   deviceName!: string;
 }
 
