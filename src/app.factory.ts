@@ -1,4 +1,4 @@
-import { BadRequestException, INestApplication } from '@nestjs/common';
+import { BadRequestException, INestApplication, PayloadTooLargeException } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
@@ -34,8 +34,11 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
   // Nest turns body-parser's SyntaxError into a 400 carrying the parser's message, which quotes the
   // request body (passwords included). Replace it before it gets there.
   express.use((err: unknown, _req: Request, _res: Response, next: NextFunction) => {
-    const malformed = err instanceof SyntaxError && (err as { type?: unknown }).type === 'entity.parse.failed';
-    next(malformed ? new BadRequestException('Malformed JSON body') : err);
+    const type = (err as { type?: unknown } | undefined)?.type;
+    if (err instanceof SyntaxError && type === 'entity.parse.failed') return next(new BadRequestException('Malformed JSON body'));
+    // Nest 12 turns body-parser's own errors into HttpExceptions carrying the parser's wording.
+    if (type === 'entity.too.large') return next(new PayloadTooLargeException('Request body too large'));
+    next(err);
   });
   // Every body, also on routes that ignore theirs, gets the checks the module's validation pipe makes.
   express.use((req: Request, _res: Response, next: NextFunction) => {

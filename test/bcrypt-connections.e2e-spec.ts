@@ -1,4 +1,4 @@
-import { EntityManager, Knex } from '@mikro-orm/postgresql';
+import { EntityManager } from '@mikro-orm/postgresql';
 import { PasswordHasher } from '../src/users/password';
 import { bearer, login, newUser, Tokens, uniqueEmail } from './support/factories';
 import { HeldPasswordHasher, withHeldPasswordHasher } from './support/held-password-hasher';
@@ -21,8 +21,8 @@ describe('no pooled connection is held while bcrypt runs', () => {
       configure: withHeldPasswordHasher,
     });
     hasher = t.app.get(PasswordHasher);
-    const pool = (t.app.get(EntityManager).getConnection().getKnex() as Knex & { client: { pool: { numUsed(): number } } }).client.pool;
-    hasher.inUse = () => pool.numUsed();
+    const pool = (await t.app.get(EntityManager).getConnection().getNativeClient()) as { totalCount: number; idleCount: number };
+    hasher.inUse = () => pool.totalCount - pool.idleCount;
     bystander = await login(t.http, await newUser(t.http));
   });
   afterAll(() => t?.close());

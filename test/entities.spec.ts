@@ -1,7 +1,12 @@
-import { EntityMetadata, EntityProperty, MikroORM, ReferenceKind } from '@mikro-orm/core';
+import { EntityClass, EntityMetadata, EntityProperty, MikroORM, ReferenceKind } from '@mikro-orm/core';
+import { ReflectMetadataProvider } from '@mikro-orm/decorators/legacy';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { AUTH_ENTITIES as ENTITIES } from '../src/database/orm-options';
+import { Session } from '../src/sessions/session.entity';
+import { User } from '../src/users/user.entity';
 import { createTestDatabase, TestDatabase } from './support/test-database';
+
+const ENTITY_CLASSES: Record<'User' | 'Session', EntityClass<object>> = { User, Session };
 
 interface ColumnShape {
   type: string;
@@ -69,6 +74,7 @@ describe('MikroORM entities mirror the migrated tables', () => {
       driver: PostgreSqlDriver,
       clientUrl: db.runtimeUrl,
       entities: ENTITIES,
+      metadataProvider: ReflectMetadataProvider,
       debug: false,
       allowGlobalContext: false,
       pool: { min: 0, max: 1 },
@@ -85,7 +91,7 @@ describe('MikroORM entities mirror the migrated tables', () => {
     ['Session', 'sessions'],
   ])('%s', (entity, table) => {
     it(`maps to "${table}" with exactly its columns: same names, column types and nullability, none missing or extra`, async () => {
-      const meta = orm.getMetadata().get(entity);
+      const meta = orm.getMetadata().get(ENTITY_CLASSES[entity as 'User' | 'Session']);
       expect(meta.tableName).toBe(table);
       const { shapes } = await tableColumns(table);
       // Guard against a vacuous pass: the types the brief names all occur across the two tables.
@@ -95,7 +101,7 @@ describe('MikroORM entities mirror the migrated tables', () => {
 
     it('declares the same column defaults as the database', async () => {
       const { defaults } = await tableColumns(table);
-      expect(entityDefaults(orm.getMetadata().get(entity))).toEqual(defaults);
+      expect(entityDefaults(orm.getMetadata().get(ENTITY_CLASSES[entity as 'User' | 'Session']))).toEqual(defaults);
     });
 
     it('has the same primary key as the table', async () => {
@@ -109,8 +115,8 @@ describe('MikroORM entities mirror the migrated tables', () => {
             )
           ).rows.map((r) => r.name),
       );
-      const meta = orm.getMetadata().get(entity);
-      expect(meta.primaryKeys.flatMap((name) => meta.properties[name].fieldNames)).toEqual(pk);
+      const meta = orm.getMetadata().get(ENTITY_CLASSES[entity as 'User' | 'Session']);
+      expect(meta.primaryKeys.flatMap((name) => (meta.properties as Record<string, EntityProperty>)[name].fieldNames)).toEqual(pk);
     });
   });
 
@@ -128,7 +134,7 @@ describe('MikroORM entities mirror the migrated tables', () => {
         ).rows,
     );
     expect(fks).toEqual([{ columns: ['user_id'], target: 'users', target_columns: ['id'], on_delete: 'c' }]);
-    const prop = orm.getMetadata().get('Session').props.find((p) => p.name === 'userId');
+    const prop = orm.getMetadata().get(ENTITY_CLASSES.Session).props.find((p) => p.name === 'userId');
     expect(prop).toMatchObject({ kind: ReferenceKind.MANY_TO_ONE, fieldNames: ['user_id'], deleteRule: 'cascade' });
     expect(prop?.targetMeta?.tableName).toBe('users');
     expect(prop?.referencedColumnNames).toEqual(['id']);

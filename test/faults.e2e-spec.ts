@@ -492,7 +492,8 @@ describe('faults: PostgreSQL restarted and backends killed while requests are fl
       await Promise.all(Array.from({ length: POOL_MAX * 2 }, () => http.get('/auth/me').set(...bearer(tokens)).expect(200)));
       const pids = (await db.asOwner((c) => runtimeBackends(c))).map((b) => b.pid);
       expect(pids.length).toBeGreaterThan(0);
-      const pool = t!.app.get(EntityManager).getConnection().getKnex().client.pool as { numUsed(): number };
+      const pg = (await t!.app.get(EntityManager).getConnection().getNativeClient()) as { totalCount: number; idleCount: number };
+      const pool = { numUsed: (): number => pg.totalCount - pg.idleCount };
       // Freeze those backends (SIGSTOP; the test owns this server), so the request's BEGIN reaches
       // one that does not answer; then terminate them and let them go: the BEGIN fails (57P01).
       for (const pid of pids) process.kill(pid, 'SIGSTOP');

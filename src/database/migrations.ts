@@ -72,15 +72,15 @@ export async function runMigrations(
     },
   });
   try {
-    const migrator = orm.getMigrator();
+    const migrator = orm.migrator;
     let ran: string[] = [];
     if (command === 'up') {
       ran = (await migrator.up(options.to ? { to: options.to } : undefined)).map((m) => m.name);
     } else if (command === 'down') {
       ran = (await migrator.down(options.all ? { to: 0 } : options.to ? { to: options.to } : undefined)).map((m) => m.name);
     }
-    const executed = (await migrator.getExecutedMigrations()).map((m) => m.name);
-    const pending = (await migrator.getPendingMigrations()).map((m) => m.name);
+    const executed = (await migrator.getExecuted()).map((m) => m.name);
+    const pending = (await migrator.getPending()).map((m) => m.name);
     return { ran, executed, pending };
   } finally {
     await orm.close(true);

@@ -1,9 +1,11 @@
 import { Injectable, Optional } from '@nestjs/common';
 import { TransactionContext } from '@mikro-orm/core';
-import { EntityManager, Knex } from '@mikro-orm/postgresql';
+import { EntityManager } from '@mikro-orm/postgresql';
+import type { ControlledTransaction } from 'kysely';
 import { AuthSettings } from '../auth/auth-settings';
 import { AppException } from '../common/app.exception';
 import { RuntimeRoleCheck } from './runtime-role.check';
+import { query } from './sql';
 
 export const RLS_SETTING = 'app.current_user_id';
 
@@ -79,49 +81,31 @@ export class RlsContext {
  * a transaction opened by someone else (a host's own `em.transactional`) is asked.
  */
 async function currentIdentity(em: EntityManager): Promise<string> {
-  const trx = em.getTransactionContext<Knex.Transaction>()!;
+  const trx = em.getTransactionContext<Transaction>()!;
   const known = identities.get(trx);
   if (known !== undefined) return known;
-  const { rows } = (await em.getConnection().getKnex().raw('select current_setting(?, true) as id', [RLS_SETTING]).transacting(trx)) as {
-    rows: { id: string | null }[];
-  };
+  const rows = await query<{ id: string | null }>(em, 'select current_setting(?, true) as id', [RLS_SETTING]);
   return rows[0]?.id ?? '';
 }
 
-const identities = new WeakMap<Knex.Transaction, string>();
+type Transaction = ControlledTransaction<unknown>;
+const identities = new WeakMap<Transaction, string>();
 
 /**
  * Sets the RLS identity with server-side bound parameters (not client-side interpolation), and the
  * statement timeout, both transaction-local: behind a transaction-pooling PgBouncer a connection's
  * startup parameters cannot carry the timeout, and a session-level SET would stay on a server
  * connection that other clients share.
+ *
+ * MikroORM 7.2's native session context (`em.fork({ session: { variables } })`) also sends a
+ * transaction-local `set_config`, but only when a transaction begins and with its values inlined into
+ * the SQL text (`AbstractSqlConnection.applySessionContext` goes through `execute()`), and it cannot
+ * switch the identity of an open transaction for one call and put it back (`runAsUser` above), so
+ * this stays ours: see test/rls-session-context.spec.ts.
  */
 async function setCurrentUser(em: EntityManager, userId: string | null, statementTimeout?: string): Promise<void> {
-  const trx = em.getTransactionContext<Knex.Transaction>()!;
-  const [sql, params] =
-    statementTimeout === undefined
-      ? ['select set_config(?, ?, true)', [RLS_SETTING, userId ?? '']]
-      : ["select set_config(?, ?, true), set_config('statement_timeout', ?, true)", [RLS_SETTING, userId ?? '', statementTimeout]];
-  try {
-    await em.getConnection().getKnex().raw(sql, params).transacting(trx);
-  } catch (err) {
-    throw await beginFailure(trx, err);
-  }
+  const trx = em.getTransactionContext<Transaction>()!;
+  if (statementTimeout === undefined) await query(em, 'select set_config(?, ?, true)', [RLS_SETTING, userId ?? '']);
+  else await query(em, "select set_config(?, ?, true), set_config('statement_timeout', ?, true)", [RLS_SETTING, userId ?? '', statementTimeout]);
   identities.set(trx, userId ?? '');
-}
-
-/**
- * When the connection dies under a transaction's BEGIN (the database restarting, a terminated
- * backend), knex still hands the transaction out, marked complete, and its first query fails with a
- * bare "Transaction query already complete" — an error no status can be derived from (it became a
- * 500). The BEGIN's own error (a connection error or SQLSTATE 57P01, which map to 503) is what the
- * transaction's execution promise was rejected with; this returns that one instead.
- */
-async function beginFailure(trx: Knex.Transaction, err: unknown): Promise<unknown> {
-  if (!trx.isCompleted()) return err;
-  const cause = await trx.executionPromise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  return cause ?? err;
 }

@@ -1,16 +1,28 @@
-import type { EntityManager, Knex } from '@mikro-orm/postgresql';
+import { CompiledQuery, type ControlledTransaction, type Kysely } from 'kysely';
+
+/** What `query` needs of an EntityManager (any SQL driver's, the repositories' included). */
+export interface QueryableEntityManager {
+  getTransactionContext<T>(): T | undefined;
+  getConnection(): { getClient<T = unknown>(): Kysely<T> };
+}
 
 /**
- * Runs hand-written SQL in the current transaction with server-side bound parameters (`?` become
- * `$1…`). MikroORM's `execute()` splices escaped values into the SQL text instead, where a NUL in
- * user input cut the statement short (SQLSTATE 08P01); bound, PostgreSQL rejects it as bad input.
+ * Runs hand-written SQL in the current transaction (or on the pool) with server-side bound parameters:
+ * `?` become `$1…` and the values travel apart from the text. MikroORM's `execute()` (v6 and v7 alike)
+ * splices escaped values into the SQL text instead, where a NUL in user input cut the statement short
+ * (SQLSTATE 08P01); bound, PostgreSQL rejects it as bad input. MikroORM 7 runs on Kysely, whose
+ * `CompiledQuery.raw(sql, parameters)` is sent with bound parameters by its PostgreSQL driver.
  */
-export async function query<T>(em: EntityManager, sql: string, params: readonly Knex.RawBinding[] = []): Promise<T[]> {
-  const raw = em.getConnection().getKnex().raw(sql, params);
-  const trx = em.getTransactionContext();
-  if (trx) raw.transacting(trx);
-  const result = (await raw) as { rows: T[] };
-  return result.rows;
+export async function query<T>(em: QueryableEntityManager, sql: string, params: readonly unknown[] = []): Promise<T[]> {
+  const executor: Pick<Kysely<unknown>, 'executeQuery'> = em.getTransactionContext<ControlledTransaction<unknown>>() ?? em.getConnection().getClient();
+  const result = await executor.executeQuery<T>(CompiledQuery.raw(positional(sql), [...params]));
+  return result.rows as T[];
+}
+
+/** `?` placeholders as PostgreSQL's `$1, $2, …` (the statements here have no `?` of their own). */
+function positional(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
 }
 
 /**

@@ -1,6 +1,6 @@
-import { Controller, Get, HttpStatus, Res, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, HttpStatus, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
-import { HealthCheckService, MikroOrmHealthIndicator } from '@nestjs/terminus';
+import { EntityManager } from '@mikro-orm/postgresql';
 import type { Response } from 'express';
 import { Public } from '../auth/decorators';
 import { WithoutRlsTransaction } from '../database/rls.interceptor';
@@ -11,10 +11,7 @@ export const PING_TIMEOUT_MS = 1500;
 @ApiTags('health')
 @Controller('health')
 export class HealthController {
-  constructor(
-    private readonly health: HealthCheckService,
-    private readonly database: MikroOrmHealthIndicator,
-  ) {}
+  constructor(private readonly em: EntityManager) {}
 
   @Public()
   @WithoutRlsTransaction()
@@ -23,13 +20,27 @@ export class HealthController {
   @ApiOkResponse({ type: HealthDto, description: 'The service and its database are up.' })
   @ApiServiceUnavailableResponse({ type: HealthDto, description: 'The database is unreachable.', example: { status: 'error', database: 'down' } })
   async check(@Res({ passthrough: true }) res: Response): Promise<HealthDto> {
+    if ((await this.ping()) === 'up') return { status: 'ok', database: 'up' };
+    res.status(HttpStatus.SERVICE_UNAVAILABLE);
+    return { status: 'error', database: 'down' };
+  }
+
+  /**
+   * `select 1` on the pool, within PING_TIMEOUT_MS. (Terminus's MikroOrmHealthIndicator, used before,
+   * asks MikroORM 7's `isConnected()`, which answers "not connected" until some query has opened the
+   * pool — v7 connects lazily — so a service that had served nothing yet reported its database down.)
+   */
+  private async ping(): Promise<'up' | 'down'> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'down'>((resolve) => (timer = setTimeout(() => resolve('down'), PING_TIMEOUT_MS)));
+    const select = this.em.getConnection().execute('select 1').then(
+      () => 'up' as const,
+      () => 'down' as const,
+    );
     try {
-      await this.health.check([() => this.database.pingCheck('database', { timeout: PING_TIMEOUT_MS })]);
-      return { status: 'ok', database: 'up' };
-    } catch (err) {
-      if (!(err instanceof ServiceUnavailableException)) throw err;
-      res.status(HttpStatus.SERVICE_UNAVAILABLE);
-      return { status: 'error', database: 'down' };
+      return await Promise.race([select, timeout]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

@@ -1,4 +1,5 @@
-import { Entity, EntityRepositoryType, PrimaryKey, Property } from '@mikro-orm/core';
+import { EntityRepositoryType } from '@mikro-orm/core';
+import { Entity, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
 import { UsersRepository } from './users.repository';
 
 /** Mirror of `users` (migration 000001). */
