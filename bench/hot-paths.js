@@ -4,7 +4,7 @@
 //
 // A statement reaches PostgreSQL in one of two forms: with its values inlined into the text by
 // MikroORM on the client (simple query protocol), or with bound parameters ($1, $2...: extended
-// protocol) — hand-written SQL through knex bindings. Which one the service uses has changed
+// protocol) — hand-written SQL sent through Kysely (src/database/sql.ts). Which one the service uses has changed
 // between versions, so each run takes the form of every statement from its capture
 // (formsFromCapture) and the floor sends the same form; without a capture the defaults below apply.
 const { escapeLiteral } = require('pg');

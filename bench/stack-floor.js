@@ -6,7 +6,8 @@
 //
 //   STACK_FLOOR_DRIVER=mikro-orm  (default) forks MikroORM's entity manager and runs the request in
 //                                 `em.fork().transactional()`, every statement sent through that
-//                                 transaction (knex), as the service sends its hand-written SQL;
+//                                 transaction (Kysely, bound parameters), as the service sends its
+//                                 hand-written SQL (src/database/sql.ts);
 //   STACK_FLOOR_DRIVER=pg         BEGIN … COMMIT on a client of a plain `pg` pool: NestJS alone.
 //   STACK_FLOOR_ADAPTER=express   (default) Nest's default HTTP adapter, the one the service uses;
 //   STACK_FLOOR_ADAPTER=fastify   @nestjs/platform-fastify: whether the other adapter would reach
@@ -23,6 +24,7 @@ const { Controller, Get, Post, HttpCode, HttpException, Module, Req, Body } = re
 const { NestFactory } = require('@nestjs/core');
 const { MikroORM, PostgreSqlDriver } = require('@mikro-orm/postgresql');
 const { Pool } = require('pg');
+const { CompiledQuery } = require('kysely');
 const { from, lastValueFrom } = require('rxjs');
 const { SQL, RLS_SETTING, render } = require('./hot-paths');
 const { pgTransaction, bearerClaims, sessionDto, userDto, decodeRefresh, decideRefresh, tokensDto } = require('./lib/floor-requests');
@@ -32,15 +34,10 @@ const FASTIFY = process.env.STACK_FLOOR_ADAPTER === 'fastify';
 const SET_CONFIG = process.env.FLOOR_SET_CONFIG ? JSON.parse(process.env.FLOOR_SET_CONFIG) : { text: SQL.setConfig, extra: [] };
 const FORMS = process.env.FLOOR_STATEMENTS ? JSON.parse(process.env.FLOOR_STATEMENTS) : {};
 
-/**
- * A statement in the request's transaction: on its pg client, or through its knex transaction
- * (`$n` become knex's `?` bindings, bound form).
- */
+/** A statement in the request's transaction: on its pg client, or on its Kysely transaction (bound form). */
 async function run(req, text, values) {
   if (req.pg) return (await req.pg.query(text, values)).rows;
-  const knex = req.em.getConnection().getKnex();
-  const raw = values ? knex.raw(text.replace(/\$\d+/g, '?'), values) : knex.raw(text);
-  const result = await raw.transacting(req.em.getTransactionContext());
+  const result = await req.em.getTransactionContext().executeQuery(CompiledQuery.raw(text, values ?? []));
   return result.rows;
 }
 const q = (req, key, values) => {
@@ -164,7 +161,7 @@ async function main() {
       forceUtcTimezone: true,
       ensureDatabase: false,
       pool: { min: 0, max: poolMax, idleTimeoutMillis: 30_000 },
-      driverOptions: { connection: { application_name: 'nra-bench-stack-floor' } },
+      driverOptions: { application_name: 'nra-bench-stack-floor' },
     });
   }
   const app = FASTIFY

@@ -67,7 +67,7 @@ function stackSection(r) {
   L.push(
     `${['No', 'One', 'Two', 'Three', 'Four'][stacks.length] ?? stacks.length} more floors serve the same requests with the same statements (forms, \`set_config\`, transaction, role, pool size) as the floor, tokens decoded and not verified, and nothing else — ` +
       'but on the stack the design prescribes ([bench/stack-floor.js](stack-floor.js)): a NestJS app whose global interceptor opens the transaction, ' +
-      'either on a client of a plain `pg` pool ("+ pg") or in `em.fork().transactional()` with every statement sent through that transaction (knex), as the service does ("+ MikroORM"); ' +
+      'either on a client of a plain `pg` pool ("+ pg") or in `em.fork().transactional()` with every statement sent through that transaction (Kysely, bound parameters), as the service does ("+ MikroORM"); ' +
       'on Nest\'s default Express adapter, which the service uses, and on its Fastify adapter. ' +
       'No guard, validation, logging, security headers or exception mapping. The service can at best approach NestJS + MikroORM; where that floor is below a target on both adapters, the target cannot be met on this stack.',
   );
@@ -92,7 +92,7 @@ function stackSection(r) {
   const sv = e1.cpu?.median;
   const layers = (pg, orm, adapter, what) =>
     [pg, orm].every(Number.isFinite) ? `on ${adapter}, NestJS's request pipeline adds ${num(pg - f, 2)} ms and the MikroORM transaction${what} ${num(orm - pg, 2)} ms more` : null;
-  const express = layers(cpu('N'), cpu('G'), 'Express', ' (entity-manager fork, knex transaction, statements through knex)');
+  const express = layers(cpu('N'), cpu('G'), 'Express', ' (entity-manager fork, Kysely transaction, statements through Kysely)');
   const fastify = layers(cpu('P'), cpu('H'), 'Fastify', '');
   L.push(
     `Runs alternate: service, floor, ${stacks.map((st) => st.label).join(', ')}, at the small size. The load generator, PostgreSQL and the server under test share the same cores, ` +

@@ -14,7 +14,7 @@ export const RLS_SETTING = 'app.current_user_id';
  * `set_config('app.current_user_id', <id>, true)`. The setting is transaction-local, so a pooled
  * connection never carries one user's id into another transaction.
  *
- * MikroORM 7.2 can do this natively (`em.fork({ session: { variables } })`); keep it in this file.
+ * MikroORM 7.2's native session context does part of this; why this stays ours: `setCurrentUser` below.
  */
 @Injectable()
 export class RlsContext {
