@@ -1,27 +1,100 @@
 #!/usr/bin/env bash
-# Builds the package, packs it with `npm pack`, and checks the tarball the way a consumer meets it:
-# its contents, then installed into a scratch project (peers installed by npm), loaded with
-# require() and with import(), and its type declarations compiled against with strict TypeScript
-# (a wrongly typed use must fail to compile, so the types are really there).
-# Run as `npm run test:package`; exits non-zero on the first failure.
+# Builds the package, packs it with `npm pack`, and checks the tarball the way a host app meets it:
+#   1. its contents;
+#   2. installed into a scratch NestJS 12 + MikroORM 7.2 project together with an explicit peer set
+#      (this repo's devDependency versions) with --strict-peer-deps: npm must report no ERESOLVE and
+#      no peer-dependency warning, and the project's `overrides` (mirrored from this package.json:
+#      kysely, see below) must leave exactly one kysely, at the overridden version;
+#   3. loaded with require() and with import();
+#   4. its type declarations compiled against with strict TypeScript 6 — CommonJS (TS 6's default
+#      resolution for `--module commonjs`, and the legacy node10 resolution of TS 5 hosts) and
+#      nodenext — where wrongly typed uses must fail to compile (so the types are really there);
+#   5. a real host app: a scratch database on PostgreSQL (TEST_DATABASE_URL, a superuser server URL;
+#      default postgres://postgres@127.0.0.1:5432/), the package's migrations and runtime role applied
+#      with its exported runMigrations() and ensureRuntimeRole(), then a small Nest app (compiled to
+#      CommonJS with experimentalDecorators + emitDecoratorMetadata) with AuthModule.forRootAsync and a
+#      host route guarded by @UseGuards(JwtAuthGuard), driven over HTTP: register, login, the guarded
+#      route with the token (200, the caller), without it (401), after logout (401).
+# The scratch database and the run's runtime role are dropped at exit, and the app stopped.
+# Runs on the Node of node_modules/.bin (the repo's pinned Node 24). Run as `npm run test:package`;
+# exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-tsc=("node" "$root/node_modules/typescript/bin/tsc")
+node_bin="$root/node_modules/.bin/node"
+[[ -x "$node_bin" ]] || { echo "check-package: FAIL: $node_bin is missing: run npm install" >&2; exit 1; }
+# npm's own shebang is `env node`: put the repo's Node first for every npm and node started below.
+export PATH="$root/node_modules/.bin:$PATH"
+tsc=("$node_bin" "$root/node_modules/typescript/bin/tsc")
 started=$(date +%s)
+phase_started=$started
+phase() {
+  local now
+  now=$(date +%s)
+  echo "== $* (started at $((now - started))s; the previous phase took $((now - phase_started))s)"
+  phase_started=$now
+}
+
+app_pid=
+stop_app() {
+  [[ -n "$app_pid" ]] || return 0
+  if kill -0 "$app_pid" 2>/dev/null; then
+    kill -TERM "$app_pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$app_pid" 2>/dev/null || break; sleep 0.2; done
+    if kill -0 "$app_pid" 2>/dev/null; then
+      echo "check-package: the host app did not stop within 10s of SIGTERM; killing it" >&2
+      kill -KILL "$app_pid" 2>/dev/null || true
+      wait "$app_pid" 2>/dev/null || true
+      app_pid=
+      return 1
+    fi
+  fi
+  wait "$app_pid" 2>/dev/null || true
+  app_pid=
+}
+
+cleanup() {
+  local status=$? cleanup_started
+  cleanup_started=$(date +%s)
+  trap - EXIT
+  stop_app || true
+  if [[ -f "$work/created-db" || -f "$work/created-role" ]]; then
+    "$node_bin" "$root/scripts/package-host/harness.cjs" teardown \
+      || echo "check-package: WARNING: could not drop the scratch database $NRA_DB / role $NRA_ROLE on the server" >&2
+  fi
+  rm -rf "$work"
+  echo "check-package: cleaned up in $(($(date +%s) - cleanup_started))s" >&2
+  exit "$status"
+}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/nra-package-check.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+app="$work/consumer"
+server_url=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/}
+run_id=$("$node_bin" -p "require('crypto').randomBytes(6).toString('hex')")
+# What the harness (scripts/package-host/harness.cjs) works on; roles are cluster-wide, so the
+# runtime role's name is this run's own.
+export NRA_REPO_ROOT="$root" NRA_SERVER_URL="$server_url" NRA_STATE_DIR="$work"
+export NRA_DB="nra_pkg_$run_id" NRA_ROLE="nra_pkg_app_$run_id"
+NRA_ROLE_PASSWORD=$("$node_bin" -p "require('crypto').randomBytes(24).toString('base64url')")
+export NRA_ROLE_PASSWORD
 
 fail() {
   echo "check-package: FAIL: $*" >&2
   exit 1
 }
 
-echo "== build ($(($(date +%s) - started))s)"
+echo "check-package: node $("$node_bin" -v), npm $(npm -v), TypeScript $("${tsc[@]}" -v | sed 's/^Version //')"
+
+phase "PostgreSQL (TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/)"
+"$node_bin" "$root/scripts/package-host/harness.cjs" check || fail "no PostgreSQL server to run the host app against (above)"
+
+phase "build"
 npm run build --silent
 
-echo "== pack ($(($(date +%s) - started))s)"
+phase "pack"
 tarball_name=$(npm pack --silent --pack-destination "$work" | tail -n 1)
 tarball="$work/$tarball_name"
 [[ -f "$tarball" ]] || fail "npm pack did not produce $tarball"
@@ -37,32 +110,76 @@ unwanted=$(grep -E '^package/(test|src|\.data|bench|node_modules|scripts|\.ci)/|
 $unwanted"
 echo "tarball $tarball_name: $(wc -l <<<"$contents") files, contents ok"
 
-echo "== install into a scratch project ($(($(date +%s) - started))s)"
-app="$work/consumer"
+phase "install into a NestJS 12 + MikroORM 7.2 host project (explicit peers, --strict-peer-deps)"
 mkdir -p "$app"
-cat >"$app/package.json" <<'JSON'
-{ "name": "nra-package-consumer", "version": "1.0.0", "private": true }
-JSON
-# The consumer pins MikroORM to the version this repo is tested with (the design pins it, and the
-# registry here has @mikro-orm/postgresql 6.6.17 without a matching @mikro-orm/knex, so an unpinned
-# ">=6.6.16 <7" can fail to install); the other peers (@nestjs/*) are left for npm to install.
-# @types/node: what a TypeScript consumer has anyway. Versions: the repo's devDependencies.
-pinned=$(node -p "
-  const { devDependencies: dev } = require('./package.json');
-  ['@mikro-orm/core', '@mikro-orm/postgresql', '@mikro-orm/migrations', '@mikro-orm/nestjs', '@types/node'].map((n) => n + '@' + dev[n]).join(' ')
-")
-# shellcheck disable=SC2086 # $pinned is a list of package specs
-(cd "$app" && npm install --no-audit --no-fund --prefer-offline --loglevel=error "$tarball" $pinned >/dev/null) \
-  || fail "npm install of the tarball failed"
+# The host's peer set, at this repo's devDependency versions (reflect-metadata and rxjs: its
+# dependencies). Every peerDependency of the package must be in it, so a new peer is not left to npm.
+peers=(
+  @nestjs/common @nestjs/core @nestjs/platform-express @nestjs/jwt @nestjs/passport @nestjs/swagger @nestjs/throttler
+  @mikro-orm/core @mikro-orm/postgresql @mikro-orm/migrations @mikro-orm/decorators @mikro-orm/nestjs
+  reflect-metadata rxjs @types/node
+)
+# The consumer's package.json carries this package.json's `overrides` (kysely: MikroORM 7.2.1 pins
+# kysely 0.29.6, whose transactions leak pooled connections when a backend dies — kysely#1990; the
+# README tells hosts to add the same override).
+peer_specs=$(cd "$root" && NRA_CONSUMER_PKG="$app/package.json" "$node_bin" -e "
+  const pkg = require('./package.json');
+  const peers = process.argv.slice(1);
+  const fail = (m) => { console.error(m); process.exit(1); };
+  const missing = Object.keys(pkg.peerDependencies ?? {}).filter((p) => !peers.includes(p));
+  if (missing.length) fail('peerDependencies missing from the peer set in scripts/check-package.sh: ' + missing.join(', '));
+  if (!pkg.overrides?.kysely) fail('package.json has no overrides.kysely to mirror');
+  const specs = peers.map((p) => {
+    const v = pkg.devDependencies?.[p] ?? pkg.dependencies?.[p];
+    if (!v) fail('no devDependency or dependency version for ' + p);
+    return p + '@' + v;
+  });
+  const consumer = { name: 'nra-package-consumer', version: '1.0.0', private: true, overrides: pkg.overrides };
+  require('fs').writeFileSync(process.env.NRA_CONSUMER_PKG, JSON.stringify(consumer, null, 2) + '\n');
+  console.log(specs.join(' '));
+" "${peers[@]}") || fail "cannot build the host's peer set from package.json"
+kysely_version=$(cd "$root" && "$node_bin" -p "require('./package.json').overrides.kysely")
+echo "peers: $peer_specs"
+echo "overrides: $(cd "$app" && "$node_bin" -p "JSON.stringify(require('./package.json').overrides)")"
+# npm run exports its own prefix (npm_config_local_prefix=$root): the install must resolve the
+# scratch project. --legacy-peer-deps=false: a user .npmrc must not turn the peer checks off.
+# shellcheck disable=SC2086 # $peer_specs is a list of package specs
+if ! (cd "$app" && env -u npm_config_local_prefix npm install --no-audit --no-fund --strict-peer-deps --legacy-peer-deps=false \
+  "$tarball" $peer_specs >"$work/install.log" 2>&1); then
+  cat "$work/install.log" >&2
+  fail "npm install of the tarball with its peers failed"
+fi
+if grep -qiE 'peer|ERESOLVE' "$work/install.log"; then
+  cat "$work/install.log" >&2
+  fail "npm reported a peer-dependency problem (above) installing the tarball with its peers"
+fi
+sed 's/^/  npm: /' "$work/install.log"
 [[ -f "$app/node_modules/nest-rls-auth/dist/index.js" ]] || fail "the package is not installed"
-for peer in @nestjs/common @nestjs/core @nestjs/jwt @nestjs/passport @nestjs/swagger @nestjs/throttler; do
-  [[ -f "$app/node_modules/$peer/package.json" ]] || fail "npm did not install the peer dependency $peer"
-done
+# Every package the install resolved must be the version asked for, and the override must leave one
+# kysely, at its version (without it, @mikro-orm/sql and @mikro-orm/postgresql pull in 0.29.6).
+(cd "$app" && "$node_bin" -e "
+  const { readFileSync } = require('fs');
+  const { execFileSync } = require('child_process');
+  const problems = [];
+  for (const spec of process.argv.slice(2)) {
+    const at = spec.lastIndexOf('@');
+    const [name, want] = [spec.slice(0, at), spec.slice(at + 1)];
+    const got = JSON.parse(readFileSync('node_modules/' + name + '/package.json', 'utf8')).version;
+    if (got !== want) problems.push(name + ' is ' + got + ', not ' + want);
+  }
+  const copies = execFileSync('find', ['.', '-path', '*/node_modules/kysely/package.json'], { encoding: 'utf8' })
+    .split('\n').filter(Boolean)
+    .map((f) => f + ' ' + JSON.parse(readFileSync(f, 'utf8')).version);
+  if (copies.length !== 1 || !copies[0].endsWith(' ' + process.argv[1]))
+    problems.push('kysely must be installed once, at ' + process.argv[1] + ' (the override): found ' + (copies.join(', ') || 'none'));
+  if (problems.length) { console.error(problems.join('\n')); process.exit(1); }
+  console.log('installed: ' + (process.argv.length - 2) + ' peers at the versions asked for; ' + copies[0]);
+" "$kysely_version" $peer_specs) || fail "the host project did not get the packages it asked for"
 
-echo "== require() ($(($(date +%s) - started))s)"
-(cd "$app" && node -e "
+phase "require()"
+(cd "$app" && "$node_bin" -e "
   const m = require('nest-rls-auth');
-  for (const k of ['AuthModule','SessionsModule','RlsInterceptor','RlsContext','JwtAuthGuard','Public','CurrentUser','CurrentSession','LoginDto','TokensDto','AUTH_ENTITIES','runMigrations'])
+  for (const k of ['AuthModule','SessionsModule','RlsInterceptor','RlsContext','JwtAuthGuard','Public','CurrentUser','CurrentSession','LoginDto','TokensDto','AUTH_ENTITIES','runMigrations','ensureRuntimeRole'])
     if (!m[k]) throw new Error('missing ' + k);
   for (const k of ['LocalAccessTokenKeys','JwtStrategy','SessionsRepository','AppConfig','loadConfig','prepareDatabase','EmbeddedDatabase'])
     if (k in m) throw new Error('internal name exported: ' + k);
@@ -73,14 +190,14 @@ echo "== require() ($(($(date +%s) - started))s)"
   if (!main.endsWith('node_modules/nest-rls-auth/dist/index.js')) throw new Error('resolved to ' + main);
 ") || fail "require('nest-rls-auth') does not expose the public API"
 
-echo "== import() ($(($(date +%s) - started))s)"
-(cd "$app" && node --input-type=module -e "
+phase "import()"
+(cd "$app" && "$node_bin" --input-type=module -e "
   import('nest-rls-auth').then((m) => {
     if (!m.AuthModule || !m.JwtAuthGuard || !m.default || m.default.AuthModule !== m.AuthModule) process.exit(1);
   }, (err) => { console.error(err); process.exit(1); });
 ") || fail "import('nest-rls-auth') does not expose the public API"
 
-echo "== types ($(($(date +%s) - started))s)"
+phase "types"
 cat >"$app/uses-types.ts" <<'TS'
 import { DynamicModule } from '@nestjs/common';
 import { AuthModule, AuthModuleOptions, CurrentUser, JwtAuthGuard, ResourceServerOptions, TokensDto } from 'nest-rls-auth';
@@ -117,23 +234,73 @@ misuses=(
 # Peer packages' own typings are not this package's concern (skipLibCheck), but its declarations
 # must resolve: the misuses below prove they are not silently `any`.
 tsc_flags=(--noEmit --strict --esModuleInterop --experimentalDecorators --emitDecoratorMetadata --skipLibCheck --target ES2022 --types node)
-(cd "$app" && "${tsc[@]}" "${tsc_flags[@]}" --module commonjs --moduleResolution node10 uses-types.ts) \
-  || fail "a correct use of the types does not compile (CommonJS resolution)"
-(cd "$app" && "${tsc[@]}" "${tsc_flags[@]}" --module nodenext --moduleResolution nodenext uses-types.ts uses-types.mts) \
-  || fail "a correct use of the types does not compile (Node16+ resolution through package.json exports)"
-# All misuses in one compiler run (each file is checked on its own): every file must have an error.
+# All misuses are compiled in one run with the CommonJS correct use (each file is checked on its own):
+# uses-types.ts must have no error and every misuse file must have one. CommonJS as TypeScript 6
+# resolves it by default (`--module commonjs` alone: bundler resolution through package.json
+# exports, what a Nest CLI tsconfig without moduleResolution gets).
 misuse_files=()
 for i in "${!misuses[@]}"; do
   printf '%s\n' "${misuses[$i]}" >"$app/misuse-$i.ts"
   misuse_files+=("misuse-$i.ts")
 done
-if (cd "$app" && "${tsc[@]}" "${tsc_flags[@]}" --module commonjs --moduleResolution node10 "${misuse_files[@]}" >"$work/misuse.log" 2>&1); then
+if (cd "$app" && "${tsc[@]}" "${tsc_flags[@]}" --module commonjs uses-types.ts "${misuse_files[@]}" >"$work/commonjs.log" 2>&1); then
   fail "misuses compiled, so the types are not enforced"
 fi
+if grep -vqE '^(misuse-[0-9]+\.ts\([0-9,]+\): error TS|  )' "$work/commonjs.log"; then
+  fail "a correct use of the types does not compile (CommonJS, TypeScript 6's default resolution):
+$(grep -vE '^(misuse-[0-9]+\.ts\([0-9,]+\): error TS|  )' "$work/commonjs.log")"
+fi
 for i in "${!misuses[@]}"; do
-  grep -q "^misuse-$i\.ts([0-9,]*): error TS" "$work/misuse.log" || fail "this misuse compiled, so the types are not enforced: ${misuses[$i]}
-$(cat "$work/misuse.log")"
+  grep -q "^misuse-$i\.ts([0-9,]*): error TS" "$work/commonjs.log" || fail "this misuse compiled, so the types are not enforced: ${misuses[$i]}
+$(cat "$work/commonjs.log")"
 done
-echo "types ok: correct uses compile, ${#misuses[@]} misuses are refused"
+# node10 (main/types, no exports): deprecated by TypeScript 6, still what TypeScript 5 hosts with
+# `"module": "commonjs"` resolve with.
+(cd "$app" && "${tsc[@]}" "${tsc_flags[@]}" --module commonjs --moduleResolution node10 --ignoreDeprecations 6.0 uses-types.ts) \
+  || fail "a correct use of the types does not compile (CommonJS, legacy node10 resolution)"
+(cd "$app" && "${tsc[@]}" "${tsc_flags[@]}" --module nodenext --moduleResolution nodenext uses-types.ts uses-types.mts) \
+  || fail "a correct use of the types does not compile (Node16+ resolution through package.json exports)"
+echo "types ok: correct uses compile (commonjs, node10, nodenext), ${#misuses[@]} misuses are refused"
 
+phase "host database on PostgreSQL: runMigrations() and ensureRuntimeRole()"
+mkdir -p "$app/host"
+cp "$root/scripts/package-host/harness.cjs" "$root/scripts/package-host/host-app.ts" "$app/host/"
+runtime_url=$(cd "$app" && "$node_bin" host/harness.cjs setup) || fail "could not prepare the host database (above)"
+
+phase "host app: compile"
+(cd "$app" && "${tsc[@]}" --strict --skipLibCheck --esModuleInterop --experimentalDecorators --emitDecoratorMetadata \
+  --target ES2022 --module commonjs --types node --rootDir host --outDir host-dist host/host-app.ts) \
+  || fail "the host app does not compile against the package"
+
+phase "host app: start and serve"
+secrets=$("$node_bin" -p "const r = () => require('crypto').randomBytes(32).toString('base64url'); r() + ' ' + r()")
+(cd "$app" && NO_COLOR=1 NRA_HOST_DATABASE_URL="$runtime_url" NRA_HOST_ACCESS_SECRET="${secrets% *}" NRA_HOST_REFRESH_SECRET="${secrets#* }" \
+  exec "$node_bin" host-dist/host-app.js) >"$work/app.log" 2>&1 &
+app_pid=$!
+port=
+for _ in $(seq 1 300); do
+  port=$(sed -n 's/^NRA_HOST_LISTENING \([0-9]*\)$/\1/p' "$work/app.log")
+  [[ -n "$port" ]] && break
+  kill -0 "$app_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if [[ -z "$port" ]]; then
+  cat "$work/app.log" >&2
+  fail "the host app did not start listening within 30s (its output is above)"
+fi
+echo "host app (pid $app_pid) listening on 127.0.0.1:$port"
+if ! (cd "$app" && NRA_PORT="$port" "$node_bin" host/harness.cjs drive); then
+  sed 's/^/  app: /' "$work/app.log" >&2
+  fail "the host app did not serve the package's routes and its guarded route as expected"
+fi
+stop_app || fail "the host app did not stop on SIGTERM"
+# A clean host boots, serves and stops without a warning or an error from Node, Nest or the package
+# (but for Nest's error line about a port taken meanwhile, which the app then retries).
+if grep -vE 'ERROR \[NestApplication\] Error: listen EADDRINUSE' "$work/app.log" | grep -qE '^\(node:[0-9]+\) |Warning:| (WARN|ERROR) '; then
+  sed 's/^/  app: /' "$work/app.log" >&2
+  fail "the host app logged warnings or errors (above)"
+fi
+echo "host app stopped; its log has no warning or error"
+
+phase "done"
 echo "check-package: OK in $(($(date +%s) - started))s"
