@@ -84,7 +84,9 @@ function compose(base: DynamicModule, extras: Partial<AuthModuleExtras>): Dynami
           inject: [AuthSettings],
           useFactory: (settings: AuthSettings) => {
             if (!settings.database) throw new Error('AuthModule needs the `database` option, or `useHostOrm: true` with your own MikroOrmModule.forRoot');
-            return runtimeOrmOptions(settings.database);
+            // No per-request RequestContext fork: every query of the module runs in an RLS transaction
+            // with a fork of its own (RlsContext), so the middleware's fork was work thrown away.
+            return { ...runtimeOrmOptions(settings.database), registerRequestContext: false };
           },
         }),
       ];

@@ -100,7 +100,8 @@ export class RlsInterceptor implements NestInterceptor {
 
 function markVerified(req: CheckedRequest): void {
   req[PRINCIPAL_VERIFIED] = true;
-  delete req[PRINCIPAL_CHECK_PENDING];
+  // Assigned, not deleted: `delete` turns the request object into a slow dictionary-mode object.
+  if (req[PRINCIPAL_CHECK_PENDING]) req[PRINCIPAL_CHECK_PENDING] = false;
 }
 
 /**

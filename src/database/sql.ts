@@ -19,10 +19,20 @@ export async function query<T>(em: QueryableEntityManager, sql: string, params: 
   return result.rows as T[];
 }
 
-/** `?` placeholders as PostgreSQL's `$1, $2, …` (the statements here have no `?` of their own). */
+const POSITIONAL = new Map<string, string>();
+
+/**
+ * `?` placeholders as PostgreSQL's `$1, $2, …` (the statements here have no `?` of their own), kept per
+ * statement text: the set of statements is fixed, and the rewrite showed in the hot paths' profile.
+ */
 function positional(sql: string): string {
-  let n = 0;
-  return sql.replace(/\?/g, () => `$${++n}`);
+  let text = POSITIONAL.get(sql);
+  if (text === undefined) {
+    let n = 0;
+    text = sql.replace(/\?/g, () => `$${++n}`);
+    if (POSITIONAL.size < 1000) POSITIONAL.set(sql, text);
+  }
+  return text;
 }
 
 /**
