@@ -108,9 +108,10 @@ function setConfigFromCapture(statements) {
 
 /** Inline texts (for EXPLAIN, which plans the values either way) and the statements without a template. */
 const SQL = {
-  begin: 'BEGIN;',
-  commit: 'COMMIT;',
-  rollback: 'ROLLBACK;',
+  // As Kysely (MikroORM 7) sends them.
+  begin: 'begin',
+  commit: 'commit',
+  rollback: 'rollback',
   /** src/database/rls.context.ts setCurrentUser: [RLS_SETTING, userId or '', ...] (a run uses the captured form). */
   setConfig: 'select set_config($1, $2, true)',
   isActive: (sessionId, now) => render('isActive', [sessionId, now], 'inline').text,
