@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the package, packs it with `npm pack`, and checks the tarball the way a host app meets it:
+# Packs the package with `npm pack` from no build (its prepack script builds dist/, as on a fresh
+# clone), and checks the tarball the way a host app meets it:
 #   1. its contents;
 #   2. installed into a scratch NestJS 12 + MikroORM 7.2 project together with an explicit peer set
 #      (this repo's devDependency versions) with --strict-peer-deps: npm must report no ERESOLVE and
@@ -91,10 +92,9 @@ echo "check-package: node $("$node_bin" -v), npm $(npm -v), TypeScript $("${tsc[
 phase "PostgreSQL (TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/)"
 "$node_bin" "$root/scripts/package-host/harness.cjs" check || fail "no PostgreSQL server to run the host app against (above)"
 
-phase "build"
-npm run build --silent
-
-phase "pack"
+phase "pack (from no build: the prepack script must build dist/)"
+# As on a fresh clone: no dist/ before `npm pack`, so the tarball holds dist/ only if prepack built it.
+rm -rf "$root/dist"
 tarball_name=$(npm pack --silent --pack-destination "$work" | tail -n 1)
 tarball="$work/$tarball_name"
 [[ -f "$tarball" ]] || fail "npm pack did not produce $tarball"
