@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Packs the package with `npm pack` from no build (its prepack script builds dist/, as on a fresh
+# Packs the package with `npm pack` from no build (its prepare script builds dist/, as on a fresh
 # clone), and checks the tarball the way a host app meets it:
 #   1. its contents;
 #   2. installed into a scratch NestJS 12 + MikroORM 7.2 project together with an explicit peer set
@@ -92,8 +92,9 @@ echo "check-package: node $("$node_bin" -v), npm $(npm -v), TypeScript $("${tsc[
 phase "PostgreSQL (TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/)"
 "$node_bin" "$root/scripts/package-host/harness.cjs" check || fail "no PostgreSQL server to run the host app against (above)"
 
-phase "pack (from no build: the prepack script must build dist/)"
-# As on a fresh clone: no dist/ before `npm pack`, so the tarball holds dist/ only if prepack built it.
+phase "pack (from no build: the prepare script must build dist/)"
+# No dist/ before `npm pack`, so the tarball holds dist/ only if the prepare script built it (npm pack
+# runs it, and so does npm for a git dependency, which has no prepack step).
 rm -rf "$root/dist"
 tarball_name=$(npm pack --silent --pack-destination "$work" | tail -n 1)
 tarball="$work/$tarball_name"
