@@ -1,8 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
 import { AuthModule } from './auth/auth.module';
 import { authOptionsFromConfig } from './auth/auth-settings';
-import { AppExceptionFilter } from './common/app-exception.filter';
 import { AppConfig } from './config/app-config';
 import { HealthModule } from './health/health.module';
 import { LoggingModule } from './logging/logging.module';
@@ -22,7 +20,6 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [LoggingModule.forRoot(config, logStream), AuthModule.forRoot(authOptionsFromConfig(config, runtimeUrl)), HealthModule],
-      providers: [{ provide: APP_FILTER, useClass: AppExceptionFilter }],
     };
   }
 }

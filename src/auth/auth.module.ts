@@ -1,10 +1,11 @@
 import { CanActivate, DynamicModule, Module, NestInterceptor } from '@nestjs/common';
-import { APP_GUARD, APP_INTERCEPTOR, RouterModule } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, RouterModule } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
 import { PassportModule } from '@nestjs/passport';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { MikroOrmModule } from '@mikro-orm/nestjs';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
+import { AppExceptionFilter } from '../common/app-exception.filter';
 import { Clock } from '../database/clock';
 import { runtimeOrmOptions } from '../database/orm-options';
 import { RlsContext } from '../database/rls.context';
@@ -135,6 +136,7 @@ function compose(base: DynamicModule, extras: Partial<AuthModuleExtras>): Dynami
           options.registerRlsInterceptor === false ? PASS_THROUGH : interceptor,
         inject: [AUTH_MODULE_OPTIONS, RlsInterceptor],
       },
+      ...(extras.registerExceptionFilter === false ? [] : [{ provide: APP_FILTER, useClass: AppExceptionFilter }]),
     ],
     exports: [
       AUTH_MODULE_OPTIONS,

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppErrorCode, AppException } from '../common/app.exception';
+import { SecurityEvent } from '../common/security-event';
 import { RlsContext } from '../database/rls.context';
 import { DeviceInfo } from '../sessions/device';
 import { IssuedSession, SessionsService } from '../sessions/sessions.service';
@@ -28,7 +29,7 @@ export class AuthService {
 
   async register(dto: RegisterDto): Promise<UserDto> {
     const user = await this.users.register(dto);
-    this.logger.log({ msg: 'User registered', event: 'auth.registered', userId: user.id });
+    this.logger.log(new SecurityEvent({ msg: 'User registered', event: 'auth.registered', userId: user.id }));
     return toUserDto(user);
   }
 
@@ -46,11 +47,11 @@ export class AuthService {
     if (!issued) {
       const reason = check.ok ? 'password_changed' : check.reason;
       this.loginFailures.recordFailure(dto.email, device.ipAddress);
-      this.logger.warn({ msg: 'Login failed', event: 'auth.login.failed', userId: check.userId, reason });
+      this.logger.warn(new SecurityEvent({ msg: 'Login failed', event: 'auth.login.failed', userId: check.userId, reason }));
       throw new AppException(AppErrorCode.INVALID_CREDENTIALS);
     }
     this.loginFailures.clear(dto.email, device.ipAddress);
-    this.logger.log({ msg: 'Login succeeded', event: 'auth.login.succeeded', userId: issued.session.userId, sessionId: issued.session.id });
+    this.logger.log(new SecurityEvent({ msg: 'Login succeeded', event: 'auth.login.succeeded', userId: issued.session.userId, sessionId: issued.session.id }));
     return this.tokens(issued);
   }
 
@@ -79,7 +80,7 @@ export class AuthService {
       await this.users.commitPasswordChange(me.userId, change);
       return this.sessions.revokeAll(me, false, 'password_change');
     });
-    this.logger.log({ msg: 'Password changed', event: 'auth.password.changed', userId: me.userId, sessionId: me.sessionId, revokedSessions: revoked });
+    this.logger.log(new SecurityEvent({ msg: 'Password changed', event: 'auth.password.changed', userId: me.userId, sessionId: me.sessionId, revokedSessions: revoked }));
   }
 
   private tokens(issued: IssuedSession): TokensDto {

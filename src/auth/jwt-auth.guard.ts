@@ -42,7 +42,8 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
   }
 
   override handleRequest<T>(err: unknown, user: T): T {
-    if (err || !user) throw new UnauthorizedException();
+    // With a message, Nest's body carries `error` too: the shape of every other error, filter or not.
+    if (err || !user) throw new UnauthorizedException('Unauthorized');
     return user;
   }
 

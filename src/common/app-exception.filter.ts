@@ -67,6 +67,8 @@ export class AppExceptionFilter implements ExceptionFilter {
   private toBody(exception: unknown): ErrorBody {
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
+      const parserMessage = bodyParserMessage(exception);
+      if (parserMessage) return { statusCode: status, message: parserMessage, error: REASON[status] ?? 'Bad Request' };
       const response = exception.getResponse();
       if (typeof response === 'object' && response !== null && 'message' in response) {
         const r = response as Partial<ErrorBody>;
@@ -90,6 +92,17 @@ export class AppExceptionFilter implements ExceptionFilter {
     this.logger.error(`Unhandled ${(exception as Error)?.name ?? typeof exception}`, (exception as Error)?.stack);
     return { statusCode: 500, message: 'Internal server error', error: REASON[500] };
   }
+}
+
+/**
+ * The standalone service's messages for malformed JSON and an oversized body, which Nest's Express
+ * adapter hands to the filters as HttpExceptions carrying body-parser's wording (a JSON syntax error
+ * quotes the body, passwords included). `configureApp` maps them earlier; a host app meets them here.
+ */
+function bodyParserMessage(exception: HttpException): string | undefined {
+  const type = (exception.cause as { type?: unknown } | undefined)?.type;
+  if (type === 'entity.parse.failed') return 'Malformed JSON body';
+  return type === 'entity.too.large' ? 'Request body too large' : undefined;
 }
 
 function dbMessage(status: HttpStatus): string {

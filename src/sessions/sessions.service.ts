@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { InjectRepository } from '@mikro-orm/nestjs';
 import { AppErrorCode, AppException } from '../common/app.exception';
+import { SecurityEvent } from '../common/security-event';
 import { AuthSettings } from '../auth/auth-settings';
 import { Clock } from '../database/clock';
 import { RlsContext } from '../database/rls.context';
@@ -72,7 +73,7 @@ export class SessionsService {
         if (session.expiresAt.getTime() <= now.getTime()) throw new AppException(AppErrorCode.INVALID_REFRESH_TOKEN);
         if (session.lastUsedAt.getTime() + auth.idleTimeoutSeconds * SECOND <= now.getTime()) {
           await this.sessions.revoke(session.id, 'idle_timeout', now);
-          this.logger.log({ msg: 'Session revoked', event: 'session.revoked', userId: session.userId, sessionId: session.id, reason: 'idle_timeout' });
+          this.logger.log(new SecurityEvent({ msg: 'Session revoked', event: 'session.revoked', userId: session.userId, sessionId: session.id, reason: 'idle_timeout' }));
           throw new AppException(AppErrorCode.INVALID_REFRESH_TOKEN, { commit: true });
         }
         const next = this.tokens.issue({ ...claims, generation: claims.generation + 1 });
@@ -87,13 +88,13 @@ export class SessionsService {
       if (withinGrace && session.expiresAt > now && this.tokens.sameHash(this.tokens.hash(successor), session.refreshTokenHash)) {
         const sameClient = client === undefined || client.userAgent === session.userAgent;
         if (sameClient) {
-          this.logger.log({ msg: 'Refresh token replayed within the grace window', event: 'auth.refresh.grace_replay', userId: session.userId, sessionId: session.id });
+          this.logger.log(new SecurityEvent({ msg: 'Refresh token replayed within the grace window', event: 'auth.refresh.grace_replay', userId: session.userId, sessionId: session.id }));
           return { session, refreshToken: successor };
         }
       }
       await this.sessions.revoke(session.id, 'refresh_token_reuse', now);
       const detail = withinGrace ? 'grace_replay_from_another_user_agent' : 'rotated_token_replayed';
-      this.logger.warn({ msg: 'Refresh token reuse detected; session revoked', event: 'auth.refresh.reuse_detected', userId: session.userId, sessionId: session.id, reason: 'refresh_token_reuse', detail });
+      this.logger.warn(new SecurityEvent({ msg: 'Refresh token reuse detected; session revoked', event: 'auth.refresh.reuse_detected', userId: session.userId, sessionId: session.id, reason: 'refresh_token_reuse', detail }));
       throw new AppException(AppErrorCode.REFRESH_TOKEN_REUSED, { commit: true });
     });
   }
@@ -141,7 +142,7 @@ export class SessionsService {
 
   private logRevoked(userId: string, sessionIds: string[], reason: string): void {
     for (const sessionId of sessionIds) {
-      this.logger.log({ msg: 'Session revoked', event: 'session.revoked', userId, sessionId, reason });
+      this.logger.log(new SecurityEvent({ msg: 'Session revoked', event: 'session.revoked', userId, sessionId, reason }));
     }
   }
 
