@@ -1,9 +1,10 @@
 import SwaggerParser from '@apidevtools/swagger-parser';
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { RequestMethod } from '@nestjs/common';
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { DiscoveryService, MetadataScanner, ModulesContainer, Reflector } from '@nestjs/core';
 import { IS_PUBLIC } from '../src/auth/decorators';
+import { bearer, login, newUser, Tokens } from './support/factories';
 import { createTestApp, TestApp } from './support/test-app';
 
 /**
@@ -258,6 +259,57 @@ describe('OpenAPI document (GET /docs-json)', () => {
           }),
       );
       expect(problems).toEqual([]);
+    });
+  });
+
+  describe('400 examples', () => {
+    /**
+     * One bad input for each route that takes input, signed in where the route needs it. The 400
+     * example documented for the route must be exactly what the route answers to it.
+     */
+    const BAD_INPUT: Record<string, (t: TestApp, tokens: Tokens) => ReturnType<TestApp['http']['get']>> = {
+      'POST /auth/register': (t) => t.http.post('/auth/register').send({ email: 'not-an-email', password: 'long-enough-pw' }),
+      'POST /auth/login': (t) => t.http.post('/auth/login').send({ email: 'ada@example.com', password: 'correct horse battery', deviceType: 'toaster' }),
+      'POST /auth/refresh': (t) => t.http.post('/auth/refresh').send({ refreshToken: 'x'.repeat(600) }),
+      'POST /auth/password': (t, tokens) => t.http.post('/auth/password').set(...bearer(tokens)).send({ currentPassword: 'whatever-it-was', newPassword: 'short' }),
+      'GET /sessions/{id}': (t, tokens) => t.http.get('/sessions/not-a-uuid').set(...bearer(tokens)),
+      'PATCH /sessions/{id}': (t, tokens) => t.http.patch(`/sessions/${randomUUID()}`).set(...bearer(tokens)).send({ deviceName: 'x'.repeat(101) }),
+      'DELETE /sessions/{id}': (t, tokens) => t.http.delete('/sessions/not-a-uuid').set(...bearer(tokens)),
+      'DELETE /sessions': (t, tokens) => t.http.delete('/sessions?includeCurrent=maybe').set(...bearer(tokens)),
+    };
+
+    const takesInput = (op: Json): boolean => op.requestBody !== undefined || (Array.isArray(op.parameters) && op.parameters.length > 0);
+    const example400 = (op: Json): unknown => {
+      const response = deref(doc, ((op.responses ?? {}) as Json)['400']);
+      return ((response.content as Json)['application/json'] as Json).example;
+    };
+
+    it('documents a 400 exactly on the routes that take input (a body, a path parameter or a query)', () => {
+      const problems = operations.flatMap(({ key, op }) => {
+        const has400 = '400' in ((op.responses ?? {}) as Json);
+        if (takesInput(op) && !has400) return [`${key}: takes input but documents no 400`];
+        if (!takesInput(op) && has400) return [`${key}: takes no input but documents a 400 ${JSON.stringify(example400(op))}`];
+        return [];
+      });
+      expect(problems).toEqual([]);
+      expect(operations.filter(({ op }) => '400' in ((op.responses ?? {}) as Json)).map(({ key }) => key).sort()).toEqual(Object.keys(BAD_INPUT).sort());
+    });
+
+    it('each 400 example is the answer its route gives to a bad input', async () => {
+      const tokens = await login(t.http, await newUser(t.http));
+      const mismatches: string[] = [];
+      for (const [key, send] of Object.entries(BAD_INPUT)) {
+        const op = operations.find((o) => o.key === key);
+        if (!op) {
+          mismatches.push(`${key}: not documented`);
+          continue;
+        }
+        const res = await send(t, tokens);
+        if (res.status !== 400 || JSON.stringify(res.body) !== JSON.stringify(example400(op.op))) {
+          mismatches.push(`${key}: documents ${JSON.stringify(example400(op.op))}, answers ${res.status} ${JSON.stringify(res.body)}`);
+        }
+      }
+      expect(mismatches).toEqual([]);
     });
   });
 

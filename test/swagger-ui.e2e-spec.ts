@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -8,8 +8,9 @@ import { uniqueEmail } from './support/factories';
 import { createTestApp, TestApp } from './support/test-app';
 
 /**
- * Swagger UI in a real (headless) Chromium: the documented "try it" path — register, log in, paste
- * the access token into Authorize, list sessions — done by clicking through /docs, as a reader would.
+ * Swagger UI in a real (headless) Chromium: the README's walkthrough ("Try it in Swagger UI") step by
+ * step — register, log in, paste the access token into Authorize, list sessions, sign a second device
+ * out, refresh, log out and clear Authorize — done by clicking through /docs, as a reader would.
  * Uses Debian's Chromium (`apt-get install -y chromium`, or another build via CHROMIUM_PATH);
  * playwright-core never downloads a browser.
  */
@@ -30,6 +31,32 @@ if (!HAVE_CHROMIUM && !IN_CI) {
 }
 // In CI a missing browser must fail the run, so the suite is only ever skipped locally.
 const describeInBrowser = HAVE_CHROMIUM || IN_CI ? describe : describe.skip;
+
+/**
+ * The README's "Try it in Swagger UI" steps: per numbered step, what it names in bold (operations,
+ * Authorize). The browser test below does these steps in this order.
+ */
+const WALKTHROUGH = [
+  ['POST /auth/register'],
+  ['POST /auth/login'],
+  ['Authorize'],
+  ['GET /sessions'],
+  ['POST /auth/login', 'GET /sessions', 'DELETE /sessions/{id}'],
+  ['POST /auth/refresh'],
+  ['POST /auth/logout', 'GET /sessions', 'Authorize'],
+];
+
+/** The bold names of each numbered step of the README's walkthrough; its buttons must be ones the UI has. */
+function readmeWalkthrough(): string[][] {
+  const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
+  const section = /^## Try it in Swagger UI\n([\s\S]*?)^## /m.exec(readme)?.[1] ?? '';
+  const steps = section.split(/^\d+\. /m).slice(1);
+  for (const step of steps) {
+    const buttons = [...step.matchAll(/(?<!\*)\*([^*\n]+)\*(?!\*)/g)].map((m) => m[1]);
+    expect(buttons.filter((b) => !['Execute', 'Authorize', 'Close', 'Logout', 'bearer'].includes(b))).toEqual([]);
+  }
+  return steps.map((step) => [...step.matchAll(/\*\*([^*]+)\*\*/g)].map((m) => m[1]));
+}
 
 /** Records, in the page, every Content-Security-Policy violation (helmet sets the policy). */
 const RECORD_CSP_VIOLATIONS = `
@@ -79,31 +106,62 @@ describeInBrowser('Swagger UI at /docs in Chromium', () => {
     await t?.close();
   });
 
-  /** Expands an operation and makes sure it is in "Try it out" mode (clicking the button when needed). */
-  async function tryItOut(operationId: string): Promise<Locator> {
+  /**
+   * Opens an operation the way a reader does: a click on its summary. With tryItOutEnabled its
+   * fields are editable and Execute is there at once: no "Try it out" button anywhere to press.
+   */
+  async function open(operationId: string): Promise<Locator> {
     const op = page.locator(`#${operationId}`);
     await op.waitFor();
     if (!/\bis-open\b/.test((await op.getAttribute('class')) ?? '')) await op.locator('.opblock-summary-control').click();
-    const button = op.locator('.try-out__btn');
-    await button.waitFor();
-    if ((await button.innerText()).trim() === 'Try it out') await button.click();
     await op.locator('button.execute').waitFor();
+    expect(await page.locator('button', { hasText: /^\s*Try it out\s*$/ }).count()).toBe(0);
     return op;
   }
 
-  /** Clicks Execute and returns the live response: status code and the response body text shown in the panel. */
-  async function execute(op: Locator): Promise<{ status: string; body: string; curl: string }> {
-    await op.locator('button.execute').click();
+  /**
+   * Clicks Execute (after Clear, when an earlier response is shown) and returns the live response
+   * as the panel shows it: status, body text and the curl command.
+   */
+  async function execute(op: Locator, method: string, path: string): Promise<{ status: string; body: string; curl: string }> {
+    const clear = op.locator('button.btn-clear');
+    if (await clear.isVisible()) {
+      await clear.click();
+      await op.locator('.responses-wrapper .live-responses-table').waitFor({ state: 'detached' });
+    }
+    await Promise.all([
+      page.waitForResponse((r) => r.request().method() === method && new URL(r.url()).pathname === path),
+      op.locator('button.execute').click(),
+    ]);
     const live = op.locator('.responses-wrapper .live-responses-table');
     const status = live.locator('tbody .response-col_status').first();
     await status.waitFor();
     const body = live.locator('.response-col_description .highlight-code code').first();
-    await body.waitFor();
     const curl = op.locator('.curl-command .curl, .curl-command code').first();
-    return { status: (await status.innerText()).trim(), body: await body.innerText(), curl: await curl.innerText() };
+    const statusText = (await status.innerText()).trim();
+    // A 204 has no body to show.
+    const bodyText = statusText === '204' ? '' : (await body.waitFor(), await body.innerText());
+    return { status: statusText, body: bodyText, curl: await curl.innerText() };
   }
 
-  it('registers, logs in, authorizes with the access token and lists the current session, all by clicking through Swagger UI', async () => {
+  /** The Authorize dialog: opened from the button at the top right, closed with Close. */
+  async function authorizeDialog(): Promise<Locator> {
+    await page.locator('.auth-wrapper button.authorize').click();
+    const modal = page.locator('.modal-ux');
+    await modal.waitFor();
+    return modal;
+  }
+
+  async function closeDialog(modal: Locator): Promise<void> {
+    await modal.locator('.modal-btn.btn-done').click();
+    await modal.waitFor({ state: 'detached' });
+  }
+
+  it('the README walkthrough names, step by step, what the browser test below does', () => {
+    expect(readmeWalkthrough()).toEqual(WALKTHROUGH);
+  });
+
+  it('follows the README walkthrough in Swagger UI: register, log in, Authorize, sessions, a second device signed out, refresh, logout and clearing Authorize', async () => {
     const email = uniqueEmail('swagger');
     const password = `pw-${randomBytes(6).toString('hex')}`;
     await Promise.all([SCREENSHOT, FAILURE_SCREENSHOT, FAILURE_DOM].map((f) => rm(f, { force: true })));
@@ -111,47 +169,81 @@ describeInBrowser('Swagger UI at /docs in Chromium', () => {
       const docs = await page.goto(`${origin}/docs`);
       expect(docs?.status()).toBe(200);
 
-      // POST /auth/register with the example body replaced by a fresh account.
-      const register = await tryItOut('operations-auth-AuthController_register');
+      // 1. POST /auth/register: the example body replaced by a fresh account.
+      const register = await open('operations-auth-AuthController_register');
       const registerBody = register.locator('textarea.body-param__text');
       expect(JSON.parse(await registerBody.inputValue())).toHaveProperty('email'); // the docs ship an example body
       await registerBody.fill(JSON.stringify({ email, password, displayName: 'Swagger Reader' }, null, 2));
-      const registered = await execute(register);
+      const registered = await execute(register, 'POST', '/auth/register');
       expect(registered.status).toBe('201');
       expect(JSON.parse(registered.body)).toMatchObject({ email, displayName: 'Swagger Reader', id: expect.any(String) });
 
-      // POST /auth/login; the token is read from the response body panel.
-      const login = await tryItOut('operations-auth-AuthController_login');
+      // 2. POST /auth/login; the token is read from the response body panel.
+      const login = await open('operations-auth-AuthController_login');
       await login.locator('textarea.body-param__text').fill(JSON.stringify({ email, password, deviceName: 'Swagger UI' }, null, 2));
-      const loggedIn = await execute(login);
+      const loggedIn = await execute(login, 'POST', '/auth/login');
       expect(loggedIn.status).toBe('200');
-      const tokens = JSON.parse(loggedIn.body) as { accessToken: string; sessionId: string; tokenType: string };
+      const tokens = JSON.parse(loggedIn.body) as { accessToken: string; refreshToken: string; sessionId: string; tokenType: string };
       expect(tokens).toMatchObject({ tokenType: 'Bearer', accessToken: expect.stringMatching(/^[\w-]+\.[\w-]+\.[\w-]+$/), sessionId: expect.any(String) });
 
-      // Authorize: paste the bearer token, authorize, close the dialog.
-      await page.locator('.auth-wrapper button.authorize').click();
-      const modal = page.locator('.modal-ux');
-      await modal.waitFor();
+      // 3. Authorize: paste the bearer token, authorize, close the dialog.
+      const modal = await authorizeDialog();
       await modal.locator('input[type=text]').fill(tokens.accessToken);
       await modal.locator('.modal-btn.auth.authorize').click();
       // Once authorized, the dialog masks the value and offers "Logout" (aria-label "Remove authorization").
       await modal.locator('button.modal-btn[aria-label="Remove authorization"]').waitFor();
-      await modal.locator('.modal-btn.btn-done').click();
-      await modal.waitFor({ state: 'detached' });
+      await closeDialog(modal);
       await page.locator('.auth-wrapper button.authorize.locked').waitFor();
 
-      // GET /sessions with the pasted token.
-      const sessions = await tryItOut('operations-sessions-SessionsController_list');
-      const listed = await execute(sessions);
+      // 4. GET /sessions with the pasted token.
+      const sessions = await open('operations-sessions-SessionsController_list');
+      const listed = await execute(sessions, 'GET', '/sessions');
       expect(listed.curl).toContain(`Authorization: Bearer ${tokens.accessToken}`);
       expect(listed.status).toBe('200');
-      const list = JSON.parse(listed.body) as { id: string; current: boolean; deviceName: string | null }[];
-      expect(list).toEqual([expect.objectContaining({ id: tokens.sessionId, current: true, deviceName: 'Swagger UI' })]);
-      expect(listed.body).toContain(`"id": "${tokens.sessionId}"`);
+      expect(JSON.parse(listed.body)).toEqual([expect.objectContaining({ id: tokens.sessionId, current: true, deviceName: 'Swagger UI' })]);
       expect(listed.body).toContain('"current": true');
 
-      // Fold the two auth operations (already checked above) so the screenshot leads with the session list.
-      for (const op of [register, login]) await op.locator('.opblock-summary-control').click();
+      // 5. A second login, both sessions listed, the new one signed out with DELETE /sessions/{id}.
+      const second = await execute(login, 'POST', '/auth/login');
+      expect(second.status).toBe('200');
+      const secondSession = (JSON.parse(second.body) as { sessionId: string }).sessionId;
+      expect(secondSession).not.toBe(tokens.sessionId);
+      const both = await execute(sessions, 'GET', '/sessions');
+      expect((JSON.parse(both.body) as { id: string }[]).map((s) => s.id).sort()).toEqual([tokens.sessionId, secondSession].sort());
+      const revoke = await open('operations-sessions-SessionsController_revoke');
+      await revoke.locator('tr[data-param-name="id"] input').fill(secondSession);
+      expect((await execute(revoke, 'DELETE', `/sessions/${secondSession}`)).status).toBe('204');
+      const one = await execute(sessions, 'GET', '/sessions');
+      expect((JSON.parse(one.body) as { id: string }[]).map((s) => s.id)).toEqual([tokens.sessionId]);
+
+      // 6. POST /auth/refresh with the refresh token from step 2: new tokens for the same session.
+      const refresh = await open('operations-auth-AuthController_refresh');
+      await refresh.locator('textarea.body-param__text').fill(JSON.stringify({ refreshToken: tokens.refreshToken }, null, 2));
+      const refreshed = await execute(refresh, 'POST', '/auth/refresh');
+      expect(refreshed.status).toBe('200');
+      const rotated = JSON.parse(refreshed.body) as { refreshToken: string; sessionId: string };
+      expect(rotated.sessionId).toBe(tokens.sessionId);
+      expect(rotated.refreshToken).not.toBe(tokens.refreshToken);
+
+      // 7. POST /auth/logout: its description says to clear Authorize; until then the revoked token is sent (401).
+      const logout = await open('operations-auth-AuthController_logout');
+      expect(await logout.innerText()).toMatch(/open Authorize and click Logout/);
+      expect((await execute(logout, 'POST', '/auth/logout')).status).toBe('204');
+      await page.locator('.auth-wrapper button.authorize.locked').waitFor(); // the UI still looks authorized
+      const afterLogout = await execute(sessions, 'GET', '/sessions');
+      expect(afterLogout.status).toBe('401');
+      expect(afterLogout.curl).toContain(`Authorization: Bearer ${tokens.accessToken}`);
+      const clearing = await authorizeDialog();
+      await clearing.locator('button.modal-btn[aria-label="Remove authorization"]').click();
+      await clearing.locator('input[type=text]').waitFor(); // the field is empty again, ready for a new token
+      await closeDialog(clearing);
+      await page.locator('.auth-wrapper button.authorize.unlocked').waitFor();
+      const anonymous = await execute(sessions, 'GET', '/sessions');
+      expect(anonymous.status).toBe('401');
+      expect(anonymous.curl).not.toContain('Authorization');
+
+      // Fold the auth operations (already checked above) so the screenshot leads with the session list.
+      for (const op of [register, login, refresh, logout, revoke]) await op.locator('.opblock-summary-control').click();
       await page.locator('#operations-auth-AuthController_login.is-open').waitFor({ state: 'detached' });
       // The bar holding "Authorize" is position: sticky; at the top of the page it is drawn in its own place.
       await page.evaluate('window.scrollTo(0, 0)');
@@ -166,7 +258,7 @@ describeInBrowser('Swagger UI at /docs in Chromium', () => {
     }
   });
 
-  it('the journey raised no console errors or CSP violations and every request to the app succeeded', async () => {
+  it('the journey raised no console errors or CSP violations, and no request failed but the walkthrough’s two 401s', async () => {
     // Guards against passing vacuously: the journey above must have reached the app.
     expect(appResponses).toEqual(
       expect.arrayContaining([
@@ -175,11 +267,18 @@ describeInBrowser('Swagger UI at /docs in Chromium', () => {
         { method: 'POST', path: '/auth/register', status: 201 },
         { method: 'POST', path: '/auth/login', status: 200 },
         { method: 'GET', path: '/sessions', status: 200 },
+        { method: 'POST', path: '/auth/refresh', status: 200 },
+        { method: 'POST', path: '/auth/logout', status: 204 },
       ]),
     );
     expect(await page.evaluate('window.__cspViolations')).toEqual([]);
-    expect(consoleErrors).toEqual([]);
+    // The two 401s of step 7 (after logout, then without a token) are the walkthrough's; the browser
+    // reports each failed response as a console error.
+    expect(consoleErrors.filter((e) => !/status of 401/.test(e))).toEqual([]);
     expect(failedRequests).toEqual([]);
-    expect(appResponses.filter((r) => r.status >= 400)).toEqual([]);
+    expect(appResponses.filter((r) => r.status >= 400)).toEqual([
+      { method: 'GET', path: '/sessions', status: 401 },
+      { method: 'GET', path: '/sessions', status: 401 },
+    ]);
   });
 });

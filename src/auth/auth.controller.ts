@@ -12,7 +12,7 @@ import {
 import type { Request } from 'express';
 import { ErrorDto } from '../common/error.dto';
 import { WithoutRlsTransaction } from '../database/rls.interceptor';
-import { ApiAuthenticated, ApiRateLimited, ApiStandardErrors } from '../docs/api-responses';
+import { ApiAuthenticated, ApiInvalidInput, ApiRateLimited, ApiStandardErrors } from '../docs/api-responses';
 import { deviceFromRequest, userAgentOf } from '../sessions/device';
 import { ChangePasswordDto, LoginDto, RefreshDto, RegisterDto, TokensDto, UserDto } from './auth.dto';
 import { AuthService } from './auth.service';
@@ -38,6 +38,7 @@ export class AuthController {
   @UseGuards(AuthRateLimitGuard)
   @ApiOperation({ summary: 'Create an account' })
   @ApiCreatedResponse({ type: UserDto, description: 'The new account.' })
+  @ApiInvalidInput(['email must be a valid email address'])
   @ApiConflictResponse({ type: ErrorDto, description: 'The email is already registered.', example: { statusCode: 409, message: 'Email is already registered', error: 'Conflict' } })
   @ApiRateLimited()
   register(@Body() body: RegisterDto): Promise<UserDto> {
@@ -52,6 +53,7 @@ export class AuthController {
   @UseGuards(AuthRateLimitGuard)
   @ApiOperation({ summary: 'Sign in on a device', description: 'Opens a session and returns an access token and a refresh token.' })
   @ApiOkResponse({ type: TokensDto, description: 'Signed in: the tokens for the new session.' })
+  @ApiInvalidInput(['deviceType must be one of: mobile, desktop, web, unknown'])
   @ApiUnauthorizedResponse({ type: ErrorDto, description: 'Unknown email, wrong password or inactive account (one answer for all).', example: { statusCode: 401, message: 'Invalid email or password', error: 'Unauthorized' } })
   @ApiRateLimited()
   login(@Body() body: LoginDto, @Req() req: Request): Promise<TokensDto> {
@@ -69,6 +71,7 @@ export class AuthController {
     description: 'Returns new tokens. A repeat of the just-used token within the grace window gets the same new refresh token; an older one revokes the session.',
   })
   @ApiOkResponse({ type: TokensDto, description: 'A new access token and a new refresh token for the same session.' })
+  @ApiInvalidInput(['refreshToken must be shorter than or equal to 512 characters'])
   @ApiUnauthorizedResponse({ type: ErrorDto, description: 'Invalid, expired, revoked or reused refresh token.', example: { statusCode: 401, message: 'Invalid or expired refresh token', error: 'Unauthorized' } })
   @ApiRateLimited()
   refresh(@Body() body: RefreshDto, @Req() req: Request): Promise<TokensDto> {
@@ -79,7 +82,11 @@ export class AuthController {
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiAuthenticated()
   @ApiOperation({ summary: 'Sign out this session' })
-  @ApiNoContentResponse({ description: 'The current session is revoked; its access and refresh tokens stop working.' })
+  @ApiNoContentResponse({
+    description:
+      'The current session is revoked; its access and refresh tokens stop working. In Swagger UI, then open **Authorize** and ' +
+      'click **Logout**: until you do, the UI keeps sending the revoked token, and protected routes answer 401.',
+  })
   logout(@CurrentUser() me: AuthPrincipal): Promise<void> {
     return this.auth.logout(me);
   }
@@ -99,6 +106,7 @@ export class AuthController {
   @UseGuards(AuthRateLimitGuard)
   @ApiAuthenticated()
   @ApiOperation({ summary: 'Change the password', description: 'Revokes every other session; this one keeps working. Rate-limited per user and per client IP.' })
+  @ApiInvalidInput(['newPassword must be a string of 8 to 72 bytes (UTF-8) without NUL characters'])
   @ApiNoContentResponse({ description: 'Password changed; other sessions revoked.' })
   @ApiRateLimited()
   changePassword(@CurrentUser() me: AuthPrincipal, @Body() body: ChangePasswordDto): Promise<void> {

@@ -3,7 +3,7 @@ import { AuthRoutes } from '../auth/auth-routes.decorator';
 import { ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { AuthPrincipal, CurrentUser } from '../auth/decorators';
 import { ErrorDto } from '../common/error.dto';
-import { ApiAuthenticated, ApiStandardErrors } from '../docs/api-responses';
+import { ApiAuthenticated, ApiInvalidInput, ApiStandardErrors } from '../docs/api-responses';
 import { RenameSessionDto, RevokedCountDto, RevokeSessionsQueryDto, SessionDto } from './session.dto';
 import { SessionsService } from './sessions.service';
 
@@ -14,6 +14,7 @@ const SessionNotFound = (): MethodDecorator =>
     example: { statusCode: 404, message: 'Session not found', error: 'Not Found' },
   });
 const SessionId = (): MethodDecorator => ApiParam({ name: 'id', format: 'uuid', description: 'Session id' });
+const BadSessionId = (): MethodDecorator => ApiInvalidInput('Validation failed (uuid is expected)', 'The id is not a UUID.');
 
 @ApiTags('sessions')
 @ApiAuthenticated()
@@ -34,6 +35,7 @@ export class SessionsController {
   @ApiOperation({ summary: 'One active session' })
   @SessionId()
   @ApiOkResponse({ type: SessionDto, description: 'The session.' })
+  @BadSessionId()
   @SessionNotFound()
   get(@Param('id', ParseUUIDPipe) id: string, @CurrentUser() me: AuthPrincipal): Promise<SessionDto> {
     return this.sessions.get(id, me.sessionId);
@@ -43,6 +45,7 @@ export class SessionsController {
   @ApiOperation({ summary: 'Rename a session' })
   @SessionId()
   @ApiOkResponse({ type: SessionDto, description: 'The renamed session.' })
+  @ApiInvalidInput(['deviceName must be shorter than or equal to 100 characters'], 'The id is not a UUID, or the body is invalid.')
   @SessionNotFound()
   rename(@Param('id', ParseUUIDPipe) id: string, @Body() body: RenameSessionDto, @CurrentUser() me: AuthPrincipal): Promise<SessionDto> {
     return this.sessions.rename(id, body.deviceName, me.sessionId);
@@ -53,6 +56,7 @@ export class SessionsController {
   @ApiOperation({ summary: 'Revoke a session', description: 'Its tokens stop working at once.' })
   @SessionId()
   @ApiNoContentResponse({ description: 'Revoked.' })
+  @BadSessionId()
   @SessionNotFound()
   revoke(@Param('id', ParseUUIDPipe) id: string, @CurrentUser() me: AuthPrincipal): Promise<void> {
     return this.sessions.revoke(id, me);
@@ -61,6 +65,7 @@ export class SessionsController {
   @Delete()
   @ApiOperation({ summary: 'Revoke the other sessions (or all)', description: 'Sign out every other device; with includeCurrent=true, this one too.' })
   @ApiOkResponse({ type: RevokedCountDto, description: 'How many sessions were revoked.' })
+  @ApiInvalidInput(['includeCurrent must be true or false'], 'includeCurrent is not true or false.')
   async revokeAll(@Query() query: RevokeSessionsQueryDto, @CurrentUser() me: AuthPrincipal): Promise<RevokedCountDto> {
     return { revoked: await this.sessions.revokeAll(me, query.includeCurrent === true, 'user_revoked') };
   }
