@@ -2,20 +2,23 @@
 # Packs the package with `npm pack` from no build (its prepare script builds dist/, as on a fresh
 # clone), and checks the tarball the way a host app meets it:
 #   1. its contents;
-#   2. installed into a scratch NestJS 12 + MikroORM 7.2 project together with an explicit peer set
-#      (this repo's devDependency versions) with --strict-peer-deps: npm must report no ERESOLVE and
-#      no peer-dependency warning, and the project's `overrides` (mirrored from this package.json:
-#      kysely, see below) must leave exactly one kysely, at the overridden version;
+#   2. installed into examples/host-app (a NestJS 12 + MikroORM 7.2 app, copied to a scratch folder),
+#      whose package.json pins the peer set at this repo's devDependency versions (checked here), with
+#      --strict-peer-deps: npm must report no ERESOLVE and no peer-dependency warning, and the app's
+#      `overrides` (the same as this package.json's: kysely, see below) must leave exactly one kysely,
+#      at the overridden version;
 #   3. loaded with require() and with import();
 #   4. its type declarations compiled against with strict TypeScript 6 — CommonJS (TS 6's default
 #      resolution for `--module commonjs`, and the legacy node10 resolution of TS 5 hosts) and
 #      nodenext — where wrongly typed uses must fail to compile (so the types are really there);
-#   5. a real host app: a scratch database on PostgreSQL (TEST_DATABASE_URL, a superuser server URL;
-#      default postgres://postgres@127.0.0.1:5432/), the package's migrations and runtime role applied
-#      with its exported runMigrations() and ensureRuntimeRole(), then a small Nest app (compiled to
-#      CommonJS with experimentalDecorators + emitDecoratorMetadata) with AuthModule.forRootAsync and a
-#      host route guarded by @UseGuards(JwtAuthGuard), driven over HTTP: register, login, the guarded
-#      route with the token (200, the caller), without it (401), after logout (401).
+#   5. the example app for real: built with its own tsconfig (nest new's: nodenext, isolatedModules,
+#      strict); its migration script run twice on a scratch database on PostgreSQL (TEST_DATABASE_URL,
+#      a superuser server URL; default postgres://postgres@127.0.0.1:5432/): the package's migrations,
+#      its runtime role (this run's own name) and the app's notes table under RLS; then the app
+#      started and driven over HTTP (scripts/package-host/harness.cjs drive): sign-in through the
+#      module, the guarded route, A never sees B's notes, a write for another user answers 403, the
+#      error bodies, logout refusing the next request; its log must hold no warning or error but the
+#      403's, and each security event on one line.
 # The scratch database and the run's runtime role are dropped at exit, and the app stopped.
 # Runs on the Node of node_modules/.bin (the repo's pinned Node 24). Run as `npm run test:package`;
 # exits non-zero on the first failure.
@@ -106,49 +109,49 @@ for required in package/package.json package/dist/index.js package/dist/index.d.
 done
 grep -qE '^package/migrations/[^/]+\.up\.sql$' <<<"$contents" || fail "tarball lacks migrations/*.up.sql"
 grep -qE '^package/migrations/[^/]+\.down\.sql$' <<<"$contents" || fail "tarball lacks migrations/*.down.sql"
-unwanted=$(grep -E '^package/(test|src|\.data|bench|node_modules|scripts|\.ci)/|^package/dist/\.tsbuildinfo$|\.map$|^package/\.env' <<<"$contents" || true)
+unwanted=$(grep -E '^package/(test|src|examples|\.data|bench|node_modules|scripts|\.ci)/|^package/dist/\.tsbuildinfo$|\.map$|^package/\.env' <<<"$contents" || true)
 [[ -z "$unwanted" ]] || fail "tarball contains files it must not ship:
 $unwanted"
 echo "tarball $tarball_name: $(wc -l <<<"$contents") files, contents ok"
 
-phase "install into a NestJS 12 + MikroORM 7.2 host project (explicit peers, --strict-peer-deps)"
+phase "install into examples/host-app (a NestJS 12 + MikroORM 7.2 host: its pinned peers, --strict-peer-deps)"
+example="$root/examples/host-app"
 mkdir -p "$app"
-# The host's peer set, at this repo's devDependency versions (reflect-metadata and rxjs: its
-# dependencies). Every peerDependency of the package must be in it, so a new peer is not left to npm.
-peers=(
-  @nestjs/common @nestjs/core @nestjs/platform-express @nestjs/jwt @nestjs/passport @nestjs/swagger @nestjs/throttler
-  @mikro-orm/core @mikro-orm/postgresql @mikro-orm/migrations @mikro-orm/decorators @mikro-orm/nestjs
-  reflect-metadata rxjs @types/node
-)
-# The consumer's package.json carries this package.json's `overrides` (kysely: MikroORM 7.2.1 pins
+# The example as a reader gets it: without the node_modules, build output or .env of a local run.
+tar -C "$example" --exclude=./node_modules --exclude=./dist --exclude=./.env --exclude='*.tsbuildinfo' -cf - . | tar -C "$app" -xf -
+# Its package.json must pin every peerDependency of the package, and every package it shares with this
+# repo, at this repo's version, and carry this package.json's `overrides` (kysely: MikroORM 7.2.1 pins
 # kysely 0.29.6, whose transactions leak pooled connections when a backend dies — kysely#1990; the
-# README tells hosts to add the same override).
-peer_specs=$(cd "$root" && NRA_CONSUMER_PKG="$app/package.json" "$node_bin" -e "
+# README tells hosts to add the same override). Its nest-rls-auth is this run's tarball.
+peer_specs=$(cd "$root" && NRA_CONSUMER_PKG="$app/package.json" NRA_TARBALL="$tarball" NRA_TARBALL_NAME="$tarball_name" "$node_bin" -e "
+  const { readFileSync, writeFileSync } = require('fs');
   const pkg = require('./package.json');
-  const peers = process.argv.slice(1);
+  const host = JSON.parse(readFileSync(process.env.NRA_CONSUMER_PKG, 'utf8'));
   const fail = (m) => { console.error(m); process.exit(1); };
-  const missing = Object.keys(pkg.peerDependencies ?? {}).filter((p) => !peers.includes(p));
-  if (missing.length) fail('peerDependencies missing from the peer set in scripts/check-package.sh: ' + missing.join(', '));
-  if (!pkg.overrides?.kysely) fail('package.json has no overrides.kysely to mirror');
-  const specs = peers.map((p) => {
-    const v = pkg.devDependencies?.[p] ?? pkg.dependencies?.[p];
-    if (!v) fail('no devDependency or dependency version for ' + p);
-    return p + '@' + v;
-  });
-  const consumer = { name: 'nra-package-consumer', version: '1.0.0', private: true, overrides: pkg.overrides };
-  require('fs').writeFileSync(process.env.NRA_CONSUMER_PKG, JSON.stringify(consumer, null, 2) + '\n');
-  console.log(specs.join(' '));
-" "${peers[@]}") || fail "cannot build the host's peer set from package.json"
+  const ours = { ...pkg.dependencies, ...pkg.devDependencies };
+  const theirs = { ...host.dependencies, ...host.devDependencies };
+  const problems = [];
+  for (const peer of Object.keys(pkg.peerDependencies ?? {})) if (!host.dependencies?.[peer]) problems.push('peerDependency ' + peer + ' is not a dependency of examples/host-app');
+  for (const [name, version] of Object.entries(theirs)) {
+    if (name !== 'nest-rls-auth' && ours[name] && ours[name] !== version) problems.push(name + ' is ' + version + ' in examples/host-app, ' + ours[name] + ' here');
+  }
+  if (JSON.stringify(host.overrides) !== JSON.stringify(pkg.overrides)) problems.push('examples/host-app overrides ' + JSON.stringify(host.overrides) + ', not ' + JSON.stringify(pkg.overrides));
+  const wanted = 'file:../../' + process.env.NRA_TARBALL_NAME;
+  if (host.dependencies?.['nest-rls-auth'] !== wanted) problems.push('examples/host-app depends on nest-rls-auth ' + host.dependencies?.['nest-rls-auth'] + ', not ' + wanted + ' (what npm pack writes at the repository root)');
+  if (problems.length) fail(problems.join('\n'));
+  host.dependencies['nest-rls-auth'] = 'file:' + process.env.NRA_TARBALL;
+  writeFileSync(process.env.NRA_CONSUMER_PKG, JSON.stringify(host, null, 2) + '\n');
+  console.log(Object.entries(theirs).filter(([name]) => name !== 'nest-rls-auth').map(([name, version]) => name + '@' + version).join(' '));
+") || fail "examples/host-app/package.json does not match this package (above)"
 kysely_version=$(cd "$root" && "$node_bin" -p "require('./package.json').overrides.kysely")
-echo "peers: $peer_specs"
+echo "host packages: $peer_specs"
 echo "overrides: $(cd "$app" && "$node_bin" -p "JSON.stringify(require('./package.json').overrides)")"
 # npm run exports its own prefix (npm_config_local_prefix=$root): the install must resolve the
 # scratch project. --legacy-peer-deps=false: a user .npmrc must not turn the peer checks off.
-# shellcheck disable=SC2086 # $peer_specs is a list of package specs
 if ! (cd "$app" && env -u npm_config_local_prefix npm install --no-audit --no-fund --strict-peer-deps --legacy-peer-deps=false \
-  "$tarball" $peer_specs >"$work/install.log" 2>&1); then
+  >"$work/install.log" 2>&1); then
   cat "$work/install.log" >&2
-  fail "npm install of the tarball with its peers failed"
+  fail "npm install of examples/host-app with the tarball failed"
 fi
 if grep -qiE 'peer|ERESOLVE' "$work/install.log"; then
   cat "$work/install.log" >&2
@@ -158,6 +161,7 @@ sed 's/^/  npm: /' "$work/install.log"
 [[ -f "$app/node_modules/nest-rls-auth/dist/index.js" ]] || fail "the package is not installed"
 # Every package the install resolved must be the version asked for, and the override must leave one
 # kysely, at its version (without it, @mikro-orm/sql and @mikro-orm/postgresql pull in 0.29.6).
+# shellcheck disable=SC2086 # $peer_specs is a list of package specs
 (cd "$app" && "$node_bin" -e "
   const { readFileSync } = require('fs');
   const { execFileSync } = require('child_process');
@@ -174,7 +178,7 @@ sed 's/^/  npm: /' "$work/install.log"
   if (copies.length !== 1 || !copies[0].endsWith(' ' + process.argv[1]))
     problems.push('kysely must be installed once, at ' + process.argv[1] + ' (the override): found ' + (copies.join(', ') || 'none'));
   if (problems.length) { console.error(problems.join('\n')); process.exit(1); }
-  console.log('installed: ' + (process.argv.length - 2) + ' peers at the versions asked for; ' + copies[0]);
+  console.log('installed: ' + (process.argv.length - 2) + ' packages at the versions asked for; ' + copies[0]);
 " "$kysely_version" $peer_specs) || fail "the host project did not get the packages it asked for"
 
 phase "require()"
@@ -234,7 +238,8 @@ misuses=(
 )
 # Peer packages' own typings are not this package's concern (skipLibCheck), but its declarations
 # must resolve: the misuses below prove they are not silently `any`.
-tsc_flags=(--noEmit --strict --esModuleInterop --experimentalDecorators --emitDecoratorMetadata --skipLibCheck --target ES2022 --types node)
+# --ignoreConfig: the files are named on the command line, and the app's tsconfig.json is not for them.
+tsc_flags=(--ignoreConfig --noEmit --strict --esModuleInterop --experimentalDecorators --emitDecoratorMetadata --skipLibCheck --target ES2022 --types node)
 # All misuses are compiled in one run with the CommonJS correct use (each file is checked on its own):
 # uses-types.ts must have no error and every misuse file must have one. CommonJS as TypeScript 6
 # resolves it by default (`--module commonjs` alone: bundler resolution through package.json
@@ -263,45 +268,66 @@ done
   || fail "a correct use of the types does not compile (Node16+ resolution through package.json exports)"
 echo "types ok: correct uses compile (commonjs, node10, nodenext), ${#misuses[@]} misuses are refused"
 
-phase "host database on PostgreSQL: runMigrations() and ensureRuntimeRole()"
-mkdir -p "$app/host"
-cp "$root/scripts/package-host/harness.cjs" "$root/scripts/package-host/host-app.ts" "$app/host/"
-runtime_url=$(cd "$app" && "$node_bin" host/harness.cjs setup) || fail "could not prepare the host database (above)"
+phase "examples/host-app: build (its tsconfig: nodenext, isolatedModules, strict, as nest new writes it)"
+cp "$root/scripts/package-host/harness.cjs" "$app/harness.cjs"
+(cd "$app" && env -u npm_config_local_prefix npm run build --silent) || fail "examples/host-app does not compile against the package"
 
-phase "host app: compile"
-(cd "$app" && "${tsc[@]}" --strict --skipLibCheck --esModuleInterop --experimentalDecorators --emitDecoratorMetadata \
-  --target ES2022 --module commonjs --types node --rootDir host --outDir host-dist host/host-app.ts) \
-  || fail "the host app does not compile against the package"
+phase "examples/host-app: its migration script on a scratch database (twice: the second run finds nothing to do)"
+{ read -r owner_url && read -r runtime_url; } < <(cd "$app" && "$node_bin" harness.cjs create) || fail "could not create the scratch database (above)"
+[[ -n "${runtime_url:-}" ]] || fail "could not create the scratch database (above)"
+for run in 1 2; do
+  (cd "$app" && DATABASE_URL="$owner_url" DATABASE_APP_URL="$runtime_url" "$node_bin" dist/migrate.js) >"$work/migrate-$run.log" 2>&1 \
+    || { cat "$work/migrate-$run.log" >&2; fail "the migration script failed (run $run)"; }
+  sed "s/^/  migrate ($run): /" "$work/migrate-$run.log"
+done
+grep -q 'up to date' "$work/migrate-2.log" && ! grep -q 'applied' "$work/migrate-2.log" || fail "the second migration run applied something again"
+(cd "$app" && "$node_bin" harness.cjs verify) || fail "the migration script did not set the database up as expected (above)"
 
-phase "host app: start and serve"
+phase "examples/host-app: start and serve"
 secrets=$("$node_bin" -p "const r = () => require('crypto').randomBytes(32).toString('base64url'); r() + ' ' + r()")
-(cd "$app" && NO_COLOR=1 NRA_HOST_DATABASE_URL="$runtime_url" NRA_HOST_ACCESS_SECRET="${secrets% *}" NRA_HOST_REFRESH_SECRET="${secrets#* }" \
-  exec "$node_bin" host-dist/host-app.js) >"$work/app.log" 2>&1 &
-app_pid=$!
+# A port below the ephemeral range (see test/support/net.ts); another one if it is taken meanwhile.
 port=
-for _ in $(seq 1 300); do
-  port=$(sed -n 's/^NRA_HOST_LISTENING \([0-9]*\)$/\1/p' "$work/app.log")
+for attempt in $(seq 1 10); do
+  try_port=$((10000 + RANDOM % 20000))
+  (cd "$app" && NO_COLOR=1 HOST=127.0.0.1 PORT="$try_port" DATABASE_APP_URL="$runtime_url" JWT_ACCESS_SECRET="${secrets% *}" REFRESH_TOKEN_SECRET="${secrets#* }" \
+    exec "$node_bin" dist/main.js) >"$work/app.log" 2>&1 &
+  app_pid=$!
+  for _ in $(seq 1 300); do
+    grep -q "Listening on http://127.0.0.1:$try_port\$" "$work/app.log" && { port=$try_port; break; }
+    kill -0 "$app_pid" 2>/dev/null || break
+    sleep 0.1
+  done
   [[ -n "$port" ]] && break
-  kill -0 "$app_pid" 2>/dev/null || break
-  sleep 0.1
+  stop_app || true
+  grep -q 'EADDRINUSE' "$work/app.log" || break
+  echo "port $try_port was taken (attempt $attempt); trying another"
 done
 if [[ -z "$port" ]]; then
   cat "$work/app.log" >&2
   fail "the host app did not start listening within 30s (its output is above)"
 fi
 echo "host app (pid $app_pid) listening on 127.0.0.1:$port"
-if ! (cd "$app" && NRA_PORT="$port" "$node_bin" host/harness.cjs drive); then
+if ! (cd "$app" && NRA_PORT="$port" "$node_bin" harness.cjs drive); then
   sed 's/^/  app: /' "$work/app.log" >&2
-  fail "the host app did not serve the package's routes and its guarded route as expected"
+  fail "the host app did not serve as expected"
 fi
 stop_app || fail "the host app did not stop on SIGTERM"
-# A clean host boots, serves and stops without a warning or an error from Node, Nest or the package
-# (but for Nest's error line about a port taken meanwhile, which the app then retries).
-if grep -vE 'ERROR \[NestApplication\] Error: listen EADDRINUSE' "$work/app.log" | grep -qE '^\(node:[0-9]+\) |Warning:| (WARN|ERROR) '; then
+# A clean host boots, serves and stops without a warning or an error from Node, Nest or the package,
+# but for the one the 403 above is logged with.
+expected_warning='WARN \[Errors\] Database rejected input: RowLevelSecurityViolationException \(42501\)$'
+[[ $(grep -cE "$expected_warning" "$work/app.log") == 1 ]] || { sed 's/^/  app: /' "$work/app.log" >&2; fail "the 403 was not logged once as a database rejection (above)"; }
+if grep -vE "$expected_warning" "$work/app.log" | grep -qE '^\(node:[0-9]+\) |Warning:| (WARN|ERROR) '; then
   sed 's/^/  app: /' "$work/app.log" >&2
   fail "the host app logged warnings or errors (above)"
 fi
-echo "host app stopped; its log has no warning or error"
+# Security events reach the host's own ConsoleLogger as one line each: the message, then JSON fields.
+logins=$(grep -cE ' LOG \[Auth\] Login succeeded \{"event":"auth.login.succeeded","userId":"[0-9a-f-]{36}","sessionId":"[0-9a-f-]{36}"\}$' "$work/app.log" || true)
+[[ "$logins" == 2 ]] || { sed 's/^/  app: /' "$work/app.log" >&2; fail "expected the 2 sign-ins as one-line security events, found $logins (above)"; }
+if grep -qE 'Object\([0-9]+\)' "$work/app.log"; then
+  sed 's/^/  app: /' "$work/app.log" >&2
+  fail "the host app's log dumps an object over several lines (above)"
+fi
+echo "host app stopped; its log has no unexpected warning or error, and one line per security event"
 
 phase "done"
 echo "check-package: OK in $(($(date +%s) - started))s"

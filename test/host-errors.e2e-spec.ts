@@ -42,10 +42,11 @@ class HostController {
 
   /** What the caller's rows look like through each entity-manager call. */
   @Get('visible')
-  async visible(): Promise<{ emExecute: number; connectionExecute: number }> {
+  async visible(): Promise<{ emExecute: number; connectionExecute: number; forkExecute: number }> {
     const [inside] = await this.em.execute<{ n: number }[]>(COUNT_SESSIONS);
     const [outside] = await this.em.getConnection().execute<{ n: number }[]>(COUNT_SESSIONS);
-    return { emExecute: inside.n, connectionExecute: outside.n };
+    const [forked] = await this.em.fork().execute<{ n: number }[]>(COUNT_SESSIONS);
+    return { emExecute: inside.n, connectionExecute: outside.n, forkExecute: forked.n };
   }
 
   @Post('echo')
@@ -152,10 +153,10 @@ describe('errors and security logs in a host app', () => {
       expect(bobs.rowCount).toBe(1); // his login only
     });
 
-    it('runs em.execute in the request’s transaction and em.getConnection().execute outside it (no user id: no rows, writes refused with 403)', async () => {
+    it('runs em.execute in the request’s transaction, and em.getConnection().execute and a plain em.fork() outside it (no user id: no rows, writes refused with 403)', async () => {
       const carol = await host.signUp();
       const seen = await host.http.get('/host/visible').set(...bearer(carol.accessToken)).expect(200);
-      expect(seen.body).toEqual({ emExecute: 1, connectionExecute: 0 });
+      expect(seen.body).toEqual({ emExecute: 1, connectionExecute: 0, forkExecute: 0 });
       const res = await host.http.post(`/host/sessions-for/${carol.userId}/outside`).set(...bearer(carol.accessToken)).expect(403);
       expect(res.body).toEqual({ statusCode: 403, message: 'Forbidden', error: 'Forbidden' });
     });
