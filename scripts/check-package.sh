@@ -116,7 +116,7 @@ mkdir -p "$app"
 # dependencies). Every peerDependency of the package must be in it, so a new peer is not left to npm.
 peers=(
   @nestjs/common @nestjs/core @nestjs/platform-express @nestjs/jwt @nestjs/passport @nestjs/swagger @nestjs/throttler
-  @mikro-orm/core @mikro-orm/postgresql @mikro-orm/migrations @mikro-orm/decorators @mikro-orm/nestjs
+  @mikro-orm/core @mikro-orm/postgresql @mikro-orm/migrations @mikro-orm/decorators @mikro-orm/nestjs pg kysely
   reflect-metadata rxjs @types/node
 )
 # The consumer's package.json carries this package.json's `overrides` (kysely: MikroORM 7.2.1 pins

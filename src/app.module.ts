@@ -1,15 +1,14 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { AuthModule } from './auth/auth.module';
-import { authOptionsFromConfig } from './auth/auth-settings';
-import { AppExceptionFilter } from './common/app-exception.filter';
-import { AppConfig } from './config/app-config';
+import { AppExceptionFilter } from './core/app-exception.filter';
+import type { ServiceConfig } from './config/service-config';
 import { HealthModule } from './health/health.module';
 import { LoggingModule } from './logging/logging.module';
 import type { DestinationStream } from 'pino';
 
 export interface AppModuleOptions {
-  config: AppConfig;
+  config: ServiceConfig;
   /** Connection URL of the runtime (RLS-bound) role, from `prepareDatabase`. */
   runtimeUrl: string;
   /** Where JSON log lines go (default: stdout). */
@@ -21,7 +20,7 @@ export class AppModule {
   static forRoot({ config, runtimeUrl, logStream }: AppModuleOptions): DynamicModule {
     return {
       module: AppModule,
-      imports: [LoggingModule.forRoot(config, logStream), AuthModule.forRoot(authOptionsFromConfig(config, runtimeUrl)), HealthModule],
+      imports: [LoggingModule.forRoot(config, logStream), AuthModule.forRoot({ ...config.auth, database: { ...config.auth.database, url: runtimeUrl } }), HealthModule],
       providers: [{ provide: APP_FILTER, useClass: AppExceptionFilter }],
     };
   }

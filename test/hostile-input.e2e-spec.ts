@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { isIP } from 'node:net';
 import { Client } from 'pg';
 import type { Response } from 'supertest';
-import { CONTROL_CHARACTER as CONTROL, MAX_INPUT_DEPTH as MAX_JSON_DEPTH } from '../src/common/validation';
+import { CONTROL_CHARACTER as CONTROL, MAX_INPUT_DEPTH as MAX_JSON_DEPTH } from '../src/core/validation';
 import { bearer, login, newUser, TestUser, Tokens } from './support/factories';
 import { createTestApp, TestApp } from './support/test-app';
 
@@ -788,7 +788,7 @@ describe('hostile input over the REST contract', () => {
           .map(([h, p, s]) => `Bearer ${b64(h)}.${b64(p)}.${s.replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_')}`),
         fc
           .tuple(fc.constantFrom('HS256', 'HS512', 'none', 'RS256', 'ES256', ''), fc.base64String({ maxLength: 60 }))
-          .map(([alg, s]) => `Bearer ${b64({ alg, typ: 'JWT' })}.${b64({ sub: a.id, sid: aTokens.sessionId, typ: 'access', iss: t.config.auth.issuer, aud: t.config.auth.audience, exp: 4102444800 })}.${s.replace(/[=+/]/g, '')}`),
+          .map(([alg, s]) => `Bearer ${b64({ alg, typ: 'JWT' })}.${b64({ sub: a.id, sid: aTokens.sessionId, typ: 'access', iss: t.settings.accessToken.issuer, aud: t.settings.accessToken.audience, exp: 4102444800 })}.${s.replace(/[=+/]/g, '')}`),
         // the real token, altered: one character replaced, cut short, or a segment dropped or repeated
         fc.tuple(fc.nat(), fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_')).map(([n, c]) => {
           const tok = realToken();

@@ -44,7 +44,7 @@ describe('login failures are indistinguishable', () => {
     expect(password).toBe('some password');
     const cost = BCRYPT_HASH.exec(hash)?.[1];
     expect(cost).toBeDefined();
-    expect(Number(cost)).toBe(t.config.auth.bcryptCost);
+    expect(Number(cost)).toBe(t.settings.bcryptCost);
     // The comparison really ran (a real hash, a real `false`), rather than being skipped, and it is
     // the service's dummy hash: no account's.
     await expect(compare.mock.results[0].value).resolves.toBe(false);

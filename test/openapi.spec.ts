@@ -3,7 +3,7 @@ import { createHmac } from 'node:crypto';
 import { RequestMethod } from '@nestjs/common';
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { DiscoveryService, MetadataScanner, ModulesContainer, Reflector } from '@nestjs/core';
-import { IS_PUBLIC } from '../src/auth/decorators';
+import { IS_PUBLIC } from '../src/core/decorators';
 import { createTestApp, TestApp } from './support/test-app';
 
 /**

@@ -1,19 +1,27 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
-import { AuthModuleOptions } from './auth-settings';
+import type { AuthModuleOptions } from '../core/settings';
+import { AUTH_MODULE_OPTIONS, authModuleParts } from './auth.providers';
 
+/** Decided when the module is imported (not by the options factory): they change which providers exist. */
 export interface AuthModuleExtras {
   /** Use the host's `MikroOrmModule.forRoot` instead of the module's own (default false: `database` option). */
   useHostOrm: boolean;
   /** Mount the module's routes under this path (e.g. 'api' → /api/auth/login, /api/sessions). */
   routePrefix?: string;
+  /** Register the bearer guard for every route of the host app (default true; `@Public()` opts out). */
+  registerGlobalGuard: boolean;
+  /** Run every route of the host app in an RLS transaction as the caller (default true). */
+  registerRlsInterceptor: boolean;
 }
 
 export const {
   ConfigurableModuleClass: AuthConfigurableModule,
-  MODULE_OPTIONS_TOKEN: AUTH_MODULE_OPTIONS,
   OPTIONS_TYPE: AUTH_OPTIONS_TYPE,
   ASYNC_OPTIONS_TYPE: AUTH_ASYNC_OPTIONS_TYPE,
-} = new ConfigurableModuleBuilder<AuthModuleOptions>({ moduleName: 'Auth' })
+} = new ConfigurableModuleBuilder<AuthModuleOptions>({ moduleName: 'Auth', optionsInjectionToken: AUTH_MODULE_OPTIONS })
   .setClassMethodName('forRoot')
-  .setExtras<AuthModuleExtras>({ useHostOrm: false, routePrefix: undefined }, (definition) => ({ ...definition, global: true }))
+  .setExtras<AuthModuleExtras>(
+    { useHostOrm: false, routePrefix: undefined, registerGlobalGuard: true, registerRlsInterceptor: true },
+    (definition, extras) => authModuleParts(definition, extras),
+  )
   .build();

@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { AppErrorCode, AppException } from '../common/app.exception';
+import { AppErrorCode, AppException } from '../core/app.exception';
 import { RlsContext } from '../database/rls.context';
 import { DeviceInfo } from '../sessions/device';
 import { IssuedSession, SessionsService } from '../sessions/sessions.service';
@@ -7,7 +7,7 @@ import type { UserProfile } from '../users/users.repository';
 import { UsersService } from '../users/users.service';
 import { AccessTokenService } from './access-token.service';
 import { ChangePasswordDto, LoginDto, RegisterDto, TokensDto, UserDto } from './auth.dto';
-import { AuthPrincipal } from './decorators';
+import { AuthPrincipal } from '../core/decorators';
 import { LoginFailureLimiter } from './login-failures';
 
 export function toUserDto(user: UserProfile): UserDto {

@@ -2,9 +2,9 @@ import { Injectable, UnauthorizedException } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import type { Request } from 'express';
 import { ExtractJwt, Strategy } from 'passport-jwt';
-import { ACCESS_TOKEN_ALGORITHMS } from '../config/app-config';
+import { ACCESS_TOKEN_ALGORITHMS } from '../core/settings';
 import { AccessTokenKeys } from './access-token-keys';
-import { AuthPrincipal } from './decorators';
+import { AuthPrincipal } from '../core/decorators';
 
 export const ACCESS_TOKEN_TYPE = 'access';
 /** Where the guard puts the keys (and pinned settings) of the module that protects the route. */
