@@ -726,7 +726,6 @@ async function main() {
     user: largeUsers[0],
     setConfig: results.setConfig ?? undefined,
     // The second UPDATE only while the service sends it (or when nothing was captured).
-    flushUpdate: !st?.raw || (st.S2mirror.same && !st.S2.same),
   });
   results.explainCounts = results.phases.large;
 

@@ -39,8 +39,8 @@ export class SessionsService {
     const expiresAt = this.nextExpiry(now, now);
     return this.rls.runAsUser(userId, async () => {
       await this.sessions.insertSession({ id, userId, refreshTokenHash: this.tokens.hash(refreshToken), createdAt: now, expiresAt, ...device });
-      const session = await this.sessions.findActive(id, now);
-      return { session: session!, refreshToken };
+      // Not read back: the caller needs only the ids, and every value of the row is known here.
+      return { session: { id, userId }, refreshToken };
     });
   }
 
