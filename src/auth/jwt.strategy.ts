@@ -1,6 +1,7 @@
 import { Injectable, UnauthorizedException } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import type { Request } from 'express';
+import { decode } from 'jsonwebtoken';
 import { ExtractJwt, Strategy } from 'passport-jwt';
 import { ACCESS_TOKEN_ALGORITHMS } from '../core/settings';
 import { AccessTokenKeys } from './access-token-keys';
@@ -17,13 +18,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 type KeyedRequest = Request & { [ACCESS_TOKEN_KEYS]?: AccessTokenKeys };
 
+/** The token's header as jsonwebtoken reads it (null when the token does not decode). */
 function headerOf(rawJwt: string): { kid?: unknown; alg?: unknown } | undefined {
-  try {
-    const header: unknown = JSON.parse(Buffer.from(rawJwt.split('.')[0] ?? '', 'base64url').toString('utf8'));
-    return header && typeof header === 'object' ? (header as { kid?: unknown; alg?: unknown }) : undefined;
-  } catch {
-    return undefined;
-  }
+  return (decode(rawJwt, { complete: true }) as { header?: { kid?: unknown; alg?: unknown } } | null)?.header ?? undefined;
 }
 
 /**
