@@ -25,11 +25,6 @@ const TEMPLATES = {
   lockForRefresh: { form: 'bind', sql: HOT_PATH_SQL.lockForRefresh },
   rotate: { form: 'bind', sql: HOT_PATH_SQL.rotate },
   findUser: { form: 'bind', sql: HOT_PATH_SQL.findProfile },
-  /** Only for the floors' "mirror" refresh (a second UPDATE MikroORM 6's flush used to send); the service no longer sends it. */
-  rotateFlush: {
-    form: 'inline',
-    sql: (p) => `update "sessions" set "refresh_token_hash" = ${p(0)}, "expires_at" = ${p(2)}, "last_used_at" = ${p(1)} where "id" = ${p(4)}`,
-  },
 };
 
 /** Renders a template: { text, values } (values undefined for the inline form). */

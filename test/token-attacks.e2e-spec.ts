@@ -166,6 +166,13 @@ describe('forged and misused access tokens are refused', () => {
       await expectRefusedEverywhere(rawToken({ alg, typ: 'JWT' }, claims(), (input) => hmac(bits, input, secret())));
     });
 
+    it('refuses, with 401 and not 500, a well-formed HS256 header whose payload is not JSON (jsonwebtoken\'s decode throws there)', async () => {
+      for (const payload of ['not json', '{"sub":', '\u0000']) {
+        const input = `${b64url({ alg: 'HS256', typ: 'JWT' })}.${Buffer.from(payload).toString('base64url')}`;
+        await expectRefusedEverywhere(`${input}.${hmac(256, input, secret())}`);
+      }
+    });
+
     it('refuses a header whose alg is not a string, or is missing', async () => {
       for (const alg of [undefined, null, ['HS256'], { name: 'HS256' }, 256, '', 'hs256', 'HS256 ']) {
         const header: Record<string, unknown> = { typ: 'JWT' };

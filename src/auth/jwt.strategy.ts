@@ -18,9 +18,16 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 type KeyedRequest = Request & { [ACCESS_TOKEN_KEYS]?: AccessTokenKeys };
 
-/** The token's header as jsonwebtoken reads it (null when the token does not decode). */
+/**
+ * The token's header as jsonwebtoken reads it, or undefined when the token does not decode — which
+ * includes `decode` throwing: with `typ: JWT` it parses the payload too, and throws on bad JSON there.
+ */
 function headerOf(rawJwt: string): { kid?: unknown; alg?: unknown } | undefined {
-  return (decode(rawJwt, { complete: true }) as { header?: { kid?: unknown; alg?: unknown } } | null)?.header ?? undefined;
+  try {
+    return (decode(rawJwt, { complete: true }) as { header?: { kid?: unknown; alg?: unknown } } | null)?.header ?? undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
