@@ -8,9 +8,6 @@
 //   FLOOR_DATABASE_URL (runtime role), FLOOR_POOL_MAX, FLOOR_STATEMENT_TIMEOUT_MS, PORT, HOST,
 //   FLOOR_SET_CONFIG: JSON { text, extra } — the service's set_config statement, as captured
 //   FLOOR_STATEMENTS: JSON { key: { form, text } } — each statement's form (inline or bound), as captured
-//
-// POST /auth/refresh runs the statements a refresh needs (one UPDATE); POST /auth/refresh-mirror
-// also sends the second, identical UPDATE the service sends (see hot-paths.js rotateFlush).
 const http = require('node:http');
 const { Pool } = require('pg');
 const { SQL, RLS_SETTING, render } = require('./hot-paths');
@@ -89,7 +86,7 @@ async function me(req, res) {
   send(res, 200, userDto(user));
 }
 
-async function refresh(req, res, mirror) {
+async function refresh(req, res) {
   const claims = decodeRefresh(JSON.parse(await readBody(req)).refreshToken);
   if (!claims) throw new HttpError(401);
   await transaction(async (c) => {
@@ -102,7 +99,6 @@ async function refresh(req, res, mirror) {
       const { hash, expiresAt } = decision.rotate;
       const values = [hash, now, expiresAt, req.headers['user-agent'] ?? null, claims.sessionId];
       await q(c, 'rotate', values);
-      if (mirror) await q(c, 'rotateFlush', values);
     }
   });
   send(res, 200, tokensDto(claims));
@@ -113,8 +109,7 @@ const server = http.createServer((req, res) => {
   let handler;
   if (req.method === 'GET' && path === '/sessions') handler = listSessions(req, res);
   else if (req.method === 'GET' && path === '/auth/me') handler = me(req, res);
-  else if (req.method === 'POST' && path === '/auth/refresh') handler = refresh(req, res, false);
-  else if (req.method === 'POST' && path === '/auth/refresh-mirror') handler = refresh(req, res, true);
+  else if (req.method === 'POST' && path === '/auth/refresh') handler = refresh(req, res);
   else if (req.method === 'GET' && path === '/health') return send(res, 200, { status: 'ok' });
   else return send(res, 404, { statusCode: 404 });
   handler.catch((err) => {

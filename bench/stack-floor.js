@@ -103,13 +103,7 @@ class BenchController {
     if (!user) throw unauthorized();
     return userDto(user);
   }
-  refresh(req, body) {
-    return this.rotate(req, body, false);
-  }
-  refreshMirror(req, body) {
-    return this.rotate(req, body, true);
-  }
-  async rotate(req, body, mirror) {
+  async refresh(req, body) {
     const claims = decodeRefresh(body.refreshToken);
     if (!claims) throw unauthorized();
     await setUser(req, claims.userId);
@@ -121,7 +115,6 @@ class BenchController {
       const { hash, expiresAt } = decision.rotate;
       const values = [hash, now, expiresAt, req.headers['user-agent'] ?? null, claims.sessionId];
       await q(req, 'rotate', values);
-      if (mirror) await q(req, 'rotateFlush', values);
     }
     return tokensDto(claims);
   }
@@ -140,8 +133,6 @@ route(Get('sessions'), 'sessions', [Req()]);
 route(Get('auth/me'), 'me', [Req()]);
 route(Post('auth/refresh'), 'refresh', [Req(), Body()]);
 HttpCode(200)(BenchController.prototype, 'refresh', method('refresh'));
-route(Post('auth/refresh-mirror'), 'refreshMirror', [Req(), Body()]);
-HttpCode(200)(BenchController.prototype, 'refreshMirror', method('refreshMirror'));
 class BenchModule {}
 Module({ controllers: [BenchController] })(BenchModule);
 

@@ -6,13 +6,13 @@ import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module';
-import { inputProblem } from './common/validation';
-import { AppConfig } from './config/app-config';
+import { inputProblem } from './core/validation';
+import type { ServiceConfig } from './config/service-config';
 import { setupSwagger } from './docs/swagger';
 import { HTTP_LOGGER } from './logging/logging.module';
 
 /** HTTP-level settings shared by the service and the tests, so both run the same stack. */
-export function configureApp(app: INestApplication, config: AppConfig): void {
+export function configureApp(app: INestApplication, config: ServiceConfig): void {
   const express = app as NestExpressApplication;
   express.useLogger(express.get(Logger));
   // First, so every request is logged and gets its request id, including those refused before routing
@@ -48,7 +48,7 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
   if (config.http.docsEnabled) setupSwagger(app);
 }
 
-export async function createApp(config: AppConfig, runtimeUrl: string, logStream?: DestinationStream): Promise<NestExpressApplication> {
+export async function createApp(config: ServiceConfig, runtimeUrl: string, logStream?: DestinationStream): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot({ config, runtimeUrl, logStream }), {
     bodyParser: false,
     bufferLogs: true,

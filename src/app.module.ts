@@ -1,13 +1,12 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AuthModule } from './auth/auth.module';
-import { authOptionsFromConfig } from './auth/auth-settings';
-import { AppConfig } from './config/app-config';
+import type { ServiceConfig } from './config/service-config';
 import { HealthModule } from './health/health.module';
 import { LoggingModule } from './logging/logging.module';
 import type { DestinationStream } from 'pino';
 
 export interface AppModuleOptions {
-  config: AppConfig;
+  config: ServiceConfig;
   /** Connection URL of the runtime (RLS-bound) role, from `prepareDatabase`. */
   runtimeUrl: string;
   /** Where JSON log lines go (default: stdout). */
@@ -19,7 +18,7 @@ export class AppModule {
   static forRoot({ config, runtimeUrl, logStream }: AppModuleOptions): DynamicModule {
     return {
       module: AppModule,
-      imports: [LoggingModule.forRoot(config, logStream), AuthModule.forRoot(authOptionsFromConfig(config, runtimeUrl)), HealthModule],
+      imports: [LoggingModule.forRoot(config, logStream), AuthModule.forRoot({ ...config.auth, database: { ...config.auth.database, url: runtimeUrl } }), HealthModule],
     };
   }
 }

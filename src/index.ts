@@ -4,26 +4,26 @@
  */
 
 // Modules and their options
-export { AuthModule, ResourceServerModule } from './auth/auth.module';
-export { AUTH_MODULE_OPTIONS } from './auth/auth.module-definition';
+export { AuthModule } from './auth/auth.module';
 export type { AuthModuleExtras } from './auth/auth.module-definition';
-export { AuthSettings } from './auth/auth-settings';
-export type { AuthModuleOptions } from './auth/auth-settings';
+export { AUTH_DEFAULTS, AuthSettings, SettingsError } from './core/settings';
+export type { AccessTokenAlgorithm, AuthModuleOptions, PreviousPublicKey, RateLimitSettings } from './core/settings';
+export { ResourceServerModule } from './auth/resource-server.module';
 export type { ResourceServerOptions } from './auth/remote-jwks';
-export { SessionsModule } from './sessions/sessions.module';
-export { UsersModule } from './users/users.module';
 
 // Request context: Row Level Security
 export { RlsContext } from './database/rls.context';
-export { PrincipalVerifier, RlsInterceptor, WithoutRlsTransaction } from './database/rls.interceptor';
-export type { RlsPrincipal } from './database/rls.interceptor';
-export { Clock } from './database/clock';
+export { RlsInterceptor } from './database/rls.interceptor';
+export { PrincipalVerifier } from './core/principal';
+export type { RlsPrincipal } from './core/principal';
+export { WithoutRlsTransaction } from './core/decorators';
+export { Clock } from './core/clock';
 
 // Guards and decorators
 export { JwtAuthGuard } from './auth/jwt-auth.guard';
 export { AuthRateLimitGuard } from './auth/rate-limit';
-export { CurrentSession, CurrentUser, Public } from './auth/decorators';
-export type { AuthPrincipal } from './auth/decorators';
+export { CurrentSession, CurrentUser, Public } from './core/decorators';
+export type { AuthPrincipal } from './core/decorators';
 
 // Services a host app may call
 export { AuthService } from './auth/auth.service';
@@ -34,14 +34,14 @@ export type { PublicJwk } from './auth/access-token-keys';
 // DTOs
 export { ChangePasswordDto, LoginDto, RefreshDto, RegisterDto, TokensDto, UserDto } from './auth/auth.dto';
 export { RenameSessionDto, RevokedCountDto, RevokeSessionsQueryDto, SessionDto } from './sessions/session.dto';
-export { ErrorDto } from './common/error.dto';
+export { ErrorDto } from './core/error.dto';
 
 // Errors
-export { AppErrorCode, AppException } from './common/app.exception';
-export { AppExceptionFilter } from './common/app-exception.filter';
+export { AppErrorCode, AppException } from './core/app.exception';
+export { AppExceptionFilter } from './core/app-exception.filter';
 
 // Schema: entities for a host's own MikroORM instance, and the migrations
-export { AUTH_ENTITIES } from './database/orm-options';
+export { AUTH_ENTITIES } from './auth/orm-options';
 export { User } from './users/user.entity';
 export { Session, DEVICE_TYPES, REVOCATION_REASONS } from './sessions/session.entity';
 export type { DeviceType, RevocationReason } from './sessions/session.entity';

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory';
-import { ConfigError, loadConfig } from './config/app-config';
+import { ConfigError, loadConfig } from './config/load-config';
 import { prepareDatabase, PreparedDatabase } from './database/bootstrap';
 
 /**

@@ -5,8 +5,8 @@ import { chmod, mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { AuthModuleOptions, resolveAuthSettings } from '../src/auth/auth-settings';
-import { ConfigError, loadConfig, secretProblem } from '../src/config/app-config';
+import { AUTH_DEFAULTS, AuthModuleOptions, resolveAuthSettings, secretProblem } from '../src/core/settings';
+import { ConfigError, loadConfig } from '../src/config/load-config';
 import { freePort } from './support/net';
 
 const ROOT = resolve(__dirname, '..');
@@ -39,36 +39,36 @@ describe('loadConfig', () => {
     expect(config.env).toBe('development');
     expect(config.http).toEqual({ host: '127.0.0.1', port: 3000, trustProxy: false, bodyLimit: '16kb', corsOrigins: [], docsEnabled: true });
     expect(config.logging).toEqual({ level: 'info' });
-    expect(config.rateLimit).toEqual({ windowSeconds: 60, loginPerIp: 20, loginPerAccount: 5, registerPerIp: 10, refreshPerIp: 120, passwordPerIp: 10, passwordPerUser: 5 });
+    expect(config.database.url).toBeUndefined();
+    expect(config.database.appUrl).toBeUndefined();
     expect(config.database).toMatchObject({
-      url: undefined,
-      appUrl: undefined,
       appUser: 'nest_rls_app',
-      poolMax: 10,
       migrateOnStart: true,
       embedded: { dir: '.data/postgres', port: 54329, database: 'nest_rls_auth' },
     });
-    expect(config.auth).toMatchObject({
-      issuer: 'nest-rls-auth',
-      audience: 'nest-rls-auth',
-      accessTtlSeconds: 900,
-      refreshTtlSeconds: 30 * 86_400,
-      idleTimeoutSeconds: 14 * 86_400,
-      absoluteLifetimeSeconds: 90 * 86_400,
-      bcryptCost: 12,
-    });
+    // Unset module settings stay unset: AuthModule applies its one set of defaults.
+    expect(config.auth.rateLimit).toBeUndefined();
+    expect(config.auth.sessions).toBeUndefined();
+    expect(config.auth.database).toEqual({});
+    const settings = resolveAuthSettings({ ...config.auth, database: { ...config.auth.database, url: 'postgres://x@127.0.0.1/db' } });
+    expect(settings.rateLimit).toEqual({ windowSeconds: 60, loginPerIp: 20, loginPerAccount: 5, registerPerIp: 10, refreshPerIp: 120, passwordPerIp: 10, passwordPerUser: 5 });
+    expect(settings.database).toEqual({ url: 'postgres://x@127.0.0.1/db', poolMax: 10, acquireTimeoutMs: 5000, statementTimeoutMs: 10_000 });
+    expect(settings.accessToken).toMatchObject({ algorithm: 'HS256', issuer: 'nest-rls-auth', audience: 'nest-rls-auth', ttlSeconds: 900 });
+    expect(settings.refreshToken).toMatchObject({ ttlSeconds: 30 * 86_400, graceSeconds: 10 });
+    expect(settings.sessions).toEqual({ ...AUTH_DEFAULTS.sessions, idleTimeoutSeconds: 14 * 86_400, absoluteLifetimeSeconds: 90 * 86_400 });
+    expect(settings.bcryptCost).toBe(12);
     expect([...config.generatedSecrets].sort()).toEqual(['DATABASE_APP_PASSWORD', 'JWT_ACCESS_SECRET', 'REFRESH_TOKEN_SECRET']);
   });
 
   it('generates strong, distinct secrets that change on every load', () => {
     const first = loadConfig({});
     const second = loadConfig({});
-    const secrets = [first.auth.accessSecret, first.auth.refreshSecret, first.database.appPassword];
+    const secrets = [first.auth.accessToken!.secret!, first.auth.refreshToken.secret, first.database.appPassword];
 
     for (const secret of secrets) expect(secret.length).toBeGreaterThanOrEqual(32);
     expect(new Set(secrets).size).toBe(3);
-    expect(second.auth.accessSecret).not.toBe(first.auth.accessSecret);
-    expect(second.auth.refreshSecret).not.toBe(first.auth.refreshSecret);
+    expect(second.auth.accessToken!.secret).not.toBe(first.auth.accessToken!.secret);
+    expect(second.auth.refreshToken.secret).not.toBe(first.auth.refreshToken.secret);
     expect(second.database.appPassword).not.toBe(first.database.appPassword);
   });
 
@@ -122,8 +122,8 @@ describe('loadConfig', () => {
 
     expect(config.env).toBe('production');
     expect(config.generatedSecrets).toEqual([]);
-    expect(config.auth.accessSecret).toBe(ACCESS_SECRET);
-    expect(config.auth.refreshSecret).toBe(REFRESH_SECRET);
+    expect(config.auth.accessToken!.secret).toBe(ACCESS_SECRET);
+    expect(config.auth.refreshToken.secret).toBe(REFRESH_SECRET);
     expect(config.database.appPassword).toBe(APP_PASSWORD);
   });
 
@@ -133,7 +133,7 @@ describe('loadConfig', () => {
     expect(config.env).toBe('development');
     expect(config.http.port).toBe(3000);
     expect(config.http.trustProxy).toBe(false);
-    expect(config.auth.bcryptCost).toBe(12);
+    expect(config.auth.bcryptCost).toBeUndefined(); // AuthModule's default (12) applies
     expect(config.database.url).toBeUndefined();
     expect(config.generatedSecrets).toContain('JWT_ACCESS_SECRET');
   });
@@ -242,17 +242,17 @@ describe('token secrets: at least 32 characters and not obviously low-entropy (o
   });
 
   it.each(LOW_ENTROPY)('refuses %s as accessToken.secret and as refreshToken.secret of AuthModule.forRoot, naming the option', (_, value) => {
-    expect(() => resolveAuthSettings(hostOptions(value, REFRESH_SECRET))).toThrow(/accessToken\.secret \(HS256\) is too predictable.*openssl rand -base64 32/);
+    expect(() => resolveAuthSettings(hostOptions(value, REFRESH_SECRET))).toThrow(/accessToken\.secret is too predictable.*openssl rand -base64 32/);
     expect(() => resolveAuthSettings(hostOptions(ACCESS_SECRET, value))).toThrow(/refreshToken\.secret is too predictable.*openssl rand -base64 32/);
   });
 
   it.each(GOOD)('accepts %s in the environment and in AuthModule options', (_, value) => {
     for (const name of SECRET_VARIABLES) {
       const config = loadConfig({ NODE_ENV: 'production', ...PRODUCTION_SECRETS, [name]: value });
-      expect(name === 'JWT_ACCESS_SECRET' ? config.auth.accessSecret : config.auth.refreshSecret).toBe(value);
+      expect(name === 'JWT_ACCESS_SECRET' ? config.auth.accessToken!.secret : config.auth.refreshToken.secret).toBe(value);
     }
-    expect(resolveAuthSettings(hostOptions(value, other(value))).auth.accessSecret).toBe(value);
-    expect(resolveAuthSettings(hostOptions(other(value), value)).auth.refreshSecret).toBe(value);
+    expect(resolveAuthSettings(hostOptions(value, other(value))).accessToken.secret).toBe(value);
+    expect(resolveAuthSettings(hostOptions(other(value), value)).refreshToken.secret).toBe(value);
   });
 
   it('accepts each of 100000 fresh 32-hex-character keys (the shortest random key asked for, where the estimate is lowest)', () => {
@@ -357,4 +357,35 @@ describe('the compiled service entry point (main.js, built from src/main.ts)', (
     expect(output).toMatch(/WARN.*TRUST_PROXY=true trusts every address in X-Forwarded-For/);
     expect(output).not.toContain('Listening on');
   }, 60_000);
+});
+
+describe('one set of rules for the environment and AuthModule options', () => {
+  const host = (extra: Partial<AuthModuleOptions>): AuthModuleOptions => ({
+    accessToken: { secret: ACCESS_SECRET, ...extra.accessToken },
+    refreshToken: { secret: REFRESH_SECRET, ...extra.refreshToken },
+    ...(extra.sessions ? { sessions: extra.sessions } : {}),
+    ...(extra.bcryptCost !== undefined ? { bcryptCost: extra.bcryptCost } : {}),
+  });
+
+  it.each([
+    ['ACCESS_TOKEN_TTL', '10', { accessToken: { ttlSeconds: 10 } }, 'accessToken.ttlSeconds', 'must be an integer from 30 to 86400'],
+    ['BCRYPT_COST', '3', { bcryptCost: 3 }, 'bcryptCost', 'must be an integer from 4 to 15'],
+    ['REFRESH_GRACE_SECONDS', '301', { refreshToken: { secret: REFRESH_SECRET, graceSeconds: 301 } }, 'refreshToken.graceSeconds', 'must be an integer from 0 to 300'],
+    ['SESSION_ABSOLUTE_LIFETIME', '100', { sessions: { idleTimeoutSeconds: 200, absoluteLifetimeSeconds: 100 } }, 'sessions.absoluteLifetimeSeconds', 'must be at least the idle timeout'],
+  ] as const)('%s=%s and the option %s are refused with the same message', (name, value, options, path, message) => {
+    const env: Record<string, string> = { [name]: value };
+    if (name === 'SESSION_ABSOLUTE_LIFETIME') env.SESSION_IDLE_TIMEOUT = '200';
+    expect(configError(env).problems).toEqual([`${name} ${message}`]);
+    expect(() => resolveAuthSettings(host(options as Partial<AuthModuleOptions>))).toThrow(`Invalid AuthModule options: ${path} ${message}`);
+  });
+
+  it('a host that sets nothing but the secrets gets exactly AUTH_DEFAULTS', () => {
+    const settings = resolveAuthSettings(host({}));
+    expect(settings).toEqual({
+      ...AUTH_DEFAULTS,
+      accessToken: { ...AUTH_DEFAULTS.accessToken, secret: ACCESS_SECRET },
+      refreshToken: { ...AUTH_DEFAULTS.refreshToken, secret: REFRESH_SECRET },
+      database: undefined,
+    });
+  });
 });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { isIP } from 'node:net';
 import type { Client } from 'pg';
-import { normaliseIp } from '../src/sessions/device';
+import { normaliseIp } from '../src/core/ip';
 import { createTestDatabase, TestDatabase } from './support/test-database';
 
 /**

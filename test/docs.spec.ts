@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CONFIG_VARIABLES, loadConfig } from '../src/config/app-config';
+import { CONFIG_VARIABLES } from '../src/config/environment';
+import { loadConfig } from '../src/config/load-config';
+import { resolveAuthSettings } from '../src/core/settings';
 
 const root = join(__dirname, '..');
 const envExample = readFileSync(join(root, '.env.example'), 'utf8');
@@ -29,7 +31,15 @@ describe('configuration documentation', () => {
     const { set } = envExampleEntries();
     const fromExample = loadConfig(set);
     const defaults = loadConfig({});
-    const strip = (c: ReturnType<typeof loadConfig>) => ({ ...c, auth: { ...c.auth, accessSecret: '', refreshSecret: '' }, database: { ...c.database, appPassword: '' } });
+    // The module's settings as AuthModule resolves them (unset ones take AUTH_DEFAULTS), secrets blanked.
+    const strip = (c: ReturnType<typeof loadConfig>) => {
+      const settings = resolveAuthSettings({ ...c.auth, database: { ...c.auth.database, url: 'postgres://db' } });
+      return {
+        ...c,
+        auth: { ...settings, accessToken: { ...settings.accessToken, secret: '' }, refreshToken: { ...settings.refreshToken, secret: '' } },
+        database: { ...c.database, appPassword: '' },
+      };
+    };
     expect(strip(fromExample)).toEqual(strip(defaults));
   });
 

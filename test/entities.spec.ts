@@ -1,7 +1,7 @@
 import { EntityClass, EntityMetadata, EntityProperty, MikroORM, ReferenceKind } from '@mikro-orm/core';
 import { ReflectMetadataProvider } from '@mikro-orm/decorators/legacy';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
-import { AUTH_ENTITIES as ENTITIES } from '../src/database/orm-options';
+import { AUTH_ENTITIES as ENTITIES } from '../src/auth/orm-options';
 import { Session } from '../src/sessions/session.entity';
 import { User } from '../src/users/user.entity';
 import { createTestDatabase, TestDatabase } from './support/test-database';

@@ -2,7 +2,7 @@ import { ArgumentsHost } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Response } from 'supertest';
 import { AccessTokenService } from '../src/auth/access-token.service';
-import { AppExceptionFilter } from '../src/common/app-exception.filter';
+import { AppExceptionFilter } from '../src/core/app-exception.filter';
 import { RlsContext } from '../src/database/rls.context';
 import { bearer, login, newUser, uniqueEmail } from './support/factories';
 import { freePort } from './support/net';

@@ -46,7 +46,7 @@ import {
   TokensDto,
   WithoutRlsTransaction,
 } from '../src';
-import { PrincipalCheck } from '../src/database/rls.interceptor';
+import { PrincipalCheck } from '../src/core/principal';
 import { uniqueEmail } from './support/factories';
 import { createTestDatabase, TestDatabase } from './support/test-database';
 
@@ -383,8 +383,7 @@ describe('a host app importing AuthModule.forRootAsync', () => {
     beforeAll(async () => {
       host = await startHost({
         db,
-        extras: { routePrefix: 'api' },
-        authOptions: { registerGlobalGuard: false },
+        extras: { routePrefix: 'api', registerGlobalGuard: false },
         controllers: [OptInGuardController],
         prefix: 'api',
       });
@@ -431,7 +430,7 @@ describe('a host app importing AuthModule.forRootAsync', () => {
     beforeAll(async () => {
       host = await startHost({
         db,
-        authOptions: { registerGlobalGuard: false, registerRlsInterceptor: false },
+        extras: { registerGlobalGuard: false, registerRlsInterceptor: false },
         controllers: [OptInGuardController],
       });
     });
@@ -499,7 +498,7 @@ describe('a host app importing AuthModule.forRootAsync', () => {
     beforeAll(async () => {
       host = await startHost({
         db,
-        authOptions: { registerGlobalGuard: false },
+        extras: { registerGlobalGuard: false },
         controllers: [HostController],
         providers: [{ provide: APP_GUARD, useClass: NotBannedGuard }],
       });

@@ -1,9 +1,6 @@
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { createHmac, randomUUID } from 'node:crypto';
-import { RequestMethod } from '@nestjs/common';
-import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
-import { DiscoveryService, MetadataScanner, ModulesContainer, Reflector } from '@nestjs/core';
-import { IS_PUBLIC } from '../src/auth/decorators';
+import { AppRoute, appRoutes, openApiPath } from './support/app-routes';
 import { bearer, login, newUser, Tokens } from './support/factories';
 import { createTestApp, TestApp } from './support/test-app';
 
@@ -15,58 +12,11 @@ import { createTestApp, TestApp } from './support/test-app';
 
 type Json = Record<string, unknown>;
 
-interface AppRoute {
-  /** `GET /sessions/{id}` */
-  key: string;
-  method: string;
-  path: string;
-  isPublic: boolean;
-}
-
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 const ERROR_DTO_REF = '#/components/schemas/ErrorDto';
 const HEALTH_DTO_REF = '#/components/schemas/HealthDto';
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** `/auth/`, `login` → `/auth/login`; `:id` → `{id}`; no trailing slash. */
-function joinPath(...parts: string[]): string {
-  const joined = ('/' + parts.filter(Boolean).join('/')).replace(/\/+/g, '/');
-  const trimmed = joined.length > 1 ? joined.replace(/\/$/, '') : joined;
-  return trimmed.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
-}
-
-const asList = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : [v === undefined ? '' : String(v)]);
-
-/** Every route of every controller in the running app, from Nest's route metadata. */
-function appRoutes(t: TestApp): AppRoute[] {
-  const discovery = new DiscoveryService(t.app.get(ModulesContainer));
-  const scanner = new MetadataScanner();
-  const reflector = t.app.get(Reflector);
-  // NestApplication keeps the global prefix on its (internal) ApplicationConfig; @nestjs/swagger reads it the same way.
-  const globalPrefix = (t.app as unknown as { config?: { getGlobalPrefix(): string } }).config?.getGlobalPrefix() ?? '';
-  const routes = new Map<string, AppRoute>();
-  for (const wrapper of discovery.getControllers()) {
-    const controller = wrapper.metatype as (new (...args: never[]) => unknown) | undefined;
-    if (!controller?.prototype) continue;
-    const prototype = controller.prototype as Record<string, (...args: unknown[]) => unknown>;
-    for (const prefix of asList(Reflect.getMetadata(PATH_METADATA, controller))) {
-      for (const name of scanner.getAllMethodNames(prototype)) {
-        const handler = prototype[name];
-        const handlerPath: unknown = Reflect.getMetadata(PATH_METADATA, handler);
-        if (handlerPath === undefined) continue; // not a route handler
-        const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod];
-        const isPublic = reflector.getAllAndOverride<boolean>(IS_PUBLIC, [handler, controller]) === true;
-        for (const sub of asList(handlerPath)) {
-          const path = joinPath(globalPrefix, prefix, sub);
-          const key = `${method} ${path}`;
-          routes.set(key, { key, method, path, isPublic });
-        }
-      }
-    }
-  }
-  return [...routes.values()].sort((a, b) => a.key.localeCompare(b.key));
-}
 
 /** Follows a local `#/components/...` reference (once per hop) until it reaches an object. */
 function deref(doc: Json, value: unknown): Json {
@@ -187,7 +137,9 @@ describe('OpenAPI document (GET /docs-json)', () => {
     t = await createTestApp();
     const res = await t.http.get('/docs-json').expect(200).expect('Content-Type', /application\/json/);
     doc = res.body as Json;
-    routes = appRoutes(t);
+    routes = appRoutes(t.app)
+      .map((r) => ({ ...r, path: openApiPath(r.path), key: `${r.method} ${openApiPath(r.path)}` }))
+      .sort((a, b) => a.key.localeCompare(b.key));
     operations = documentedOperations(doc);
   });
 

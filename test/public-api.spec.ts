@@ -20,10 +20,9 @@ const EXPECTED_VALUE_EXPORTS = [
   // modules and their options
   'AuthModule',
   'ResourceServerModule',
-  'AUTH_MODULE_OPTIONS',
   'AuthSettings',
-  'SessionsModule',
-  'UsersModule',
+  'AUTH_DEFAULTS',
+  'SettingsError',
   // request context: Row Level Security
   'RlsContext',
   'PrincipalVerifier',
@@ -107,11 +106,27 @@ describe('public API (src/index.ts)', () => {
       'loadConfig',
       'authOptionsFromConfig',
       'resolveAuthSettings',
+      'AUTH_MODULE_OPTIONS',
+      'SessionsModule',
+      'UsersModule',
       'prepareDatabase',
       'EmbeddedDatabase',
       'AppModule',
       'configureApp',
     ];
     expect(internals.filter((name) => name in api)).toEqual([]);
+  });
+});
+
+describe('the verify-only entry (nest-rls-auth/resource-server, src/resource-server.ts)', () => {
+  it('exports the resource-server module, the guard, the decorators and the error shape, and nothing of the database', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const rs = require('../src/resource-server') as Record<string, unknown>;
+    expect(Object.keys(rs).sort()).toEqual(
+      ['AccessTokenKeys', 'AppExceptionFilter', 'CurrentSession', 'CurrentUser', 'ErrorDto', 'JwtAuthGuard', 'Public', 'ResourceServerModule'].sort(),
+    );
+    // The same classes as the full entry: a host may mix imports from both.
+    expect(rs.JwtAuthGuard).toBe(api.JwtAuthGuard);
+    expect(rs.ResourceServerModule).toBe(api.ResourceServerModule);
   });
 });

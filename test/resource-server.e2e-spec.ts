@@ -106,7 +106,7 @@ describe('resource server verifying the issuer’s tokens against its JWKS over 
   async function startIssuer(options: {
     privateKeyPem: string;
     keyId: string;
-    previousPublicKeys?: AuthModuleOptions['accessToken']['previousPublicKeys'];
+    previousPublicKeys?: NonNullable<AuthModuleOptions['accessToken']>['previousPublicKeys'];
   }): Promise<Issuer> {
     const clock = new ShiftedClock();
     const moduleRef = await Test.createTestingModule({

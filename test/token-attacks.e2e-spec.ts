@@ -38,7 +38,7 @@ describe('forged and misused access tokens are refused', () => {
   let bob: TestUser;
   let bobTokens: Tokens;
 
-  const secret = (): string => t.config.auth.accessSecret;
+  const secret = (): string => t.settings.accessToken.secret;
   const now = (): number => Math.floor(Date.now() / 1000);
   /** The claims of a valid access token for `session` of `user`, with `overrides` (undefined deletes a claim). */
   const claims = (overrides: Record<string, unknown> = {}, user = alice, session = aliceTokens): Record<string, unknown> => {
@@ -46,8 +46,8 @@ describe('forged and misused access tokens are refused', () => {
       sub: user.id,
       sid: session.sessionId,
       typ: 'access',
-      iss: t.config.auth.issuer,
-      aud: t.config.auth.audience,
+      iss: t.settings.accessToken.issuer,
+      aud: t.settings.accessToken.audience,
       iat: now(),
       exp: now() + 300,
     };
@@ -166,6 +166,13 @@ describe('forged and misused access tokens are refused', () => {
       await expectRefusedEverywhere(rawToken({ alg, typ: 'JWT' }, claims(), (input) => hmac(bits, input, secret())));
     });
 
+    it('refuses, with 401 and not 500, a well-formed HS256 header whose payload is not JSON (jsonwebtoken\'s decode throws there)', async () => {
+      for (const payload of ['not json', '{"sub":', '\u0000']) {
+        const input = `${b64url({ alg: 'HS256', typ: 'JWT' })}.${Buffer.from(payload).toString('base64url')}`;
+        await expectRefusedEverywhere(`${input}.${hmac(256, input, secret())}`);
+      }
+    });
+
     it('refuses a header whose alg is not a string, or is missing', async () => {
       for (const alg of [undefined, null, ['HS256'], { name: 'HS256' }, 256, '', 'hs256', 'HS256 ']) {
         const header: Record<string, unknown> = { typ: 'JWT' };
@@ -177,7 +184,7 @@ describe('forged and misused access tokens are refused', () => {
     it('refuses tokens signed with any other key: another secret, the refresh-token secret, an empty secret, a key embedded in the header', async () => {
       const other = randomBytes(32).toString('base64url');
       await expectRefusedEverywhere(signed(claims(), {}, other));
-      await expectRefusedEverywhere(signed(claims(), {}, t.config.auth.refreshSecret));
+      await expectRefusedEverywhere(signed(claims(), {}, t.settings.refreshToken.secret));
       await expectRefusedEverywhere(rawToken({ alg: 'HS256', typ: 'JWT' }, claims(), (input) => hmac(256, input, '')));
       await expectRefusedEverywhere(
         rawToken({ alg: 'HS256', typ: 'JWT', jwk: { kty: 'oct', k: Buffer.from(other).toString('base64url') } }, claims(), (input) => hmac(256, input, other)),
@@ -187,17 +194,17 @@ describe('forged and misused access tokens are refused', () => {
 
   describe('claims checked with the right secret', () => {
     it('refuses a wrong issuer (control: the right one is accepted)', async () => {
-      await expectAccepted(signed(claims({ iss: t.config.auth.issuer })));
+      await expectAccepted(signed(claims({ iss: t.settings.accessToken.issuer })));
       await expectRefusedEverywhere(signed(claims({ iss: 'https://evil.example.test' })));
-      await expectRefusedEverywhere(signed(claims({ iss: `${t.config.auth.issuer} ` })));
+      await expectRefusedEverywhere(signed(claims({ iss: `${t.settings.accessToken.issuer} ` })));
       await expectRefusedEverywhere(signed(claims({ iss: undefined })));
     });
 
     it('refuses a wrong audience (control: the right one is accepted)', async () => {
-      await expectAccepted(signed(claims({ aud: t.config.auth.audience })));
+      await expectAccepted(signed(claims({ aud: t.settings.accessToken.audience })));
       await expectRefusedEverywhere(signed(claims({ aud: 'another-service' })));
       await expectRefusedEverywhere(signed(claims({ aud: ['another-service'] })));
-      await expectRefusedEverywhere(signed(claims({ aud: t.config.auth.audience.toUpperCase() })));
+      await expectRefusedEverywhere(signed(claims({ aud: t.settings.accessToken.audience.toUpperCase() })));
       await expectRefusedEverywhere(signed(claims({ aud: undefined })));
     });
 
@@ -280,7 +287,7 @@ describe('forged and misused access tokens are refused', () => {
       await expectAccepted(doomed.accessToken, user);
 
       await t.http.delete(`/sessions/${doomed.sessionId}`).set(...bearer(survivor)).expect(204);
-      const retention = t.config.sessions.retentionSeconds;
+      const retention = t.settings.sessions.retentionSeconds;
       const aged = await owner.query(
         `update sessions
             set created_at = now() - make_interval(secs => $2) - interval '2 days',

@@ -69,7 +69,7 @@ async function autoExplain(ownerUrl, calls) {
  * Explains the hot paths for one seeded user and session. Returns [{ path, name, role, sql, plan, seqScan }].
  * `user` = { userId, sessionId, email }.
  */
-async function explainHotPaths({ ownerUrl, runtimeUrl, user, setConfig = DEFAULT_SET_CONFIG, flushUpdate = true }) {
+async function explainHotPaths({ ownerUrl, runtimeUrl, user, setConfig = DEFAULT_SET_CONFIG }) {
   const rt = await connect(runtimeUrl);
   const owner = await connect(ownerUrl);
   const now = new Date();
@@ -93,9 +93,6 @@ async function explainHotPaths({ ownerUrl, runtimeUrl, user, setConfig = DEFAULT
     await add('S1', 'list (listActive)', SQL.listActive(now), asUser(SQL.listActive(now)));
     await add('S2', 'lock (lockForRefresh)', SQL.lockForRefresh(user.sessionId), asUser(SQL.lockForRefresh(user.sessionId)));
     await add('S2', 'rotate (nativeUpdate)', SQL.rotate(user.sessionId, hash, now, later), asUser(SQL.rotate(user.sessionId, hash, now, later)));
-    if (flushUpdate) {
-      await add('S2', 'rotate again (flush)', SQL.rotateFlush(user.sessionId, hash, now, later), asUser(SQL.rotateFlush(user.sessionId, hash, now, later)));
-    }
     await add('S4', 'user (findById)', SQL.findUser(user.userId), asUser(SQL.findUser(user.userId)));
     await add('S3', 'sign-in lookup (auth_find_login)', SQL.findForLogin(user.email), () => explainAsUser(rt, null, SQL.findForLogin(user.email)), "runtime role, set_config('')");
     await add(
@@ -110,7 +107,6 @@ async function explainHotPaths({ ownerUrl, runtimeUrl, user, setConfig = DEFAULT
     );
     const newSession = { id: randomUUID(), userId: user.userId, hash, createdAt: now, expiresAt: later };
     await add('S3', 'open session (insertSession)', SQL.insertSession(newSession), asUser(SQL.insertSession(newSession)));
-    await add('S3', 'read it back (findActive)', SQL.findActive(user.sessionId, now), asUser(SQL.findActive(user.sessionId, now)));
   } finally {
     await rt.end().catch(() => undefined);
     await owner.end().catch(() => undefined);

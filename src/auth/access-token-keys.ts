@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { createHash, createPrivateKey, createPublicKey, createSecretKey, KeyObject } from 'node:crypto';
-import { AccessTokenAlgorithm } from '../config/app-config';
-import { AuthSettings } from './auth-settings';
-import { Clock } from '../database/clock';
+import type { AccessTokenAlgorithm } from '../core/settings';
+import { AuthSettings } from '../core/settings';
+import { Clock } from '../core/clock';
 
 /** A public JWK as published at /.well-known/jwks.json. */
 export interface PublicJwk {
@@ -77,12 +77,12 @@ export class LocalAccessTokenKeys extends AccessTokenKeys {
     private readonly clock: Clock,
   ) {
     super();
-    const auth = config.auth;
+    const auth = config.accessToken;
     this.algorithm = auth.algorithm;
     this.issuer = auth.issuer;
     this.audience = auth.audience;
     if (auth.algorithm === 'HS256') {
-      this.signing = createSecretKey(Buffer.from(auth.accessSecret, 'utf8'));
+      this.signing = createSecretKey(Buffer.from(auth.secret, 'utf8'));
       this.retired = [];
       return;
     }
@@ -100,7 +100,7 @@ export class LocalAccessTokenKeys extends AccessTokenKeys {
         return {
           jwk: toPublicJwk(key, k.kid, 'ES256'),
           key,
-          retiresAt: rotatedAt ? Date.parse(rotatedAt) + auth.accessTtlSeconds * 1000 : undefined,
+          retiresAt: rotatedAt ? Date.parse(rotatedAt) + auth.ttlSeconds * 1000 : undefined,
         };
       });
   }

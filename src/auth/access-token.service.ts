@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
-import { AuthSettings } from './auth-settings';
-import { Clock } from '../database/clock';
+import { AuthSettings } from '../core/settings';
+import { Clock } from '../core/clock';
 import { LocalAccessTokenKeys } from './access-token-keys';
 import { ACCESS_TOKEN_TYPE } from './jwt.strategy';
 
@@ -22,7 +22,7 @@ export class AccessTokenService {
   ) {}
 
   sign(userId: string, sessionId: string): { token: string; expiresIn: number } {
-    const { accessTtlSeconds } = this.config.auth;
+    const { ttlSeconds: accessTtlSeconds } = this.config.accessToken;
     const claims: AccessTokenClaims & { iat: number } = {
       sub: userId,
       sid: sessionId,

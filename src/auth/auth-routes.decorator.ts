@@ -1,6 +1,6 @@
 import { applyDecorators, UseFilters, UseGuards, UseInterceptors, UsePipes } from '@nestjs/common';
-import { AppExceptionFilter } from '../common/app-exception.filter';
-import { authValidationPipe } from '../common/validation';
+import { AppExceptionFilter } from '../core/app-exception.filter';
+import { authValidationPipe } from '../core/validation';
 import { RlsInterceptor } from '../database/rls.interceptor';
 import { JwtAuthGuard } from './jwt-auth.guard';
 

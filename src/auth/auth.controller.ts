@@ -10,13 +10,13 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { Request } from 'express';
-import { ErrorDto } from '../common/error.dto';
-import { WithoutRlsTransaction } from '../database/rls.interceptor';
-import { ApiAuthenticated, ApiInvalidInput, ApiRateLimited, ApiStandardErrors } from '../docs/api-responses';
+import { ErrorDto } from '../core/error.dto';
+import { WithoutRlsTransaction } from '../core/decorators';
+import { ApiAuthenticated, ApiInvalidInput, ApiRateLimited, ApiStandardErrors } from '../core/api-responses';
 import { deviceFromRequest, userAgentOf } from '../sessions/device';
 import { ChangePasswordDto, LoginDto, RefreshDto, RegisterDto, TokensDto, UserDto } from './auth.dto';
 import { AuthService } from './auth.service';
-import { AuthPrincipal, CurrentUser, Public } from './decorators';
+import { AuthPrincipal, CurrentUser, Public } from '../core/decorators';
 import { AuthRateLimitGuard, RateLimited } from './rate-limit';
 
 /**

@@ -13,7 +13,7 @@ import {
 import { PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES } from '../users/password';
 import { DEVICE_TYPES, DeviceType } from '../sessions/session.entity';
 import { DEVICE_NAME_MAX_LENGTH } from '../sessions/session.dto';
-import { NoControlCharacters } from '../common/validation';
+import { NoControlCharacters } from '../core/validation';
 
 const trim = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.trim() : value);
 

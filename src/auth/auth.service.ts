@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { AppErrorCode, AppException } from '../common/app.exception';
-import { SecurityEvent } from '../common/security-event';
+import { AppErrorCode, AppException } from '../core/app.exception';
+import { SecurityEvent } from '../core/security-event';
 import { RlsContext } from '../database/rls.context';
 import { DeviceInfo } from '../sessions/device';
 import { IssuedSession, SessionsService } from '../sessions/sessions.service';
@@ -8,7 +8,7 @@ import type { UserProfile } from '../users/users.repository';
 import { UsersService } from '../users/users.service';
 import { AccessTokenService } from './access-token.service';
 import { ChangePasswordDto, LoginDto, RegisterDto, TokensDto, UserDto } from './auth.dto';
-import { AuthPrincipal } from './decorators';
+import { AuthPrincipal } from '../core/decorators';
 import { LoginFailureLimiter } from './login-failures';
 
 export function toUserDto(user: UserProfile): UserDto {

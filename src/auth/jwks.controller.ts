@@ -1,10 +1,10 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { AuthRoutes } from './auth-routes.decorator';
 import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
-import { WithoutRlsTransaction } from '../database/rls.interceptor';
-import { ApiStandardErrors } from '../docs/api-responses';
+import { WithoutRlsTransaction } from '../core/decorators';
+import { ApiStandardErrors } from '../core/api-responses';
 import { LocalAccessTokenKeys, PublicJwk } from './access-token-keys';
-import { Public } from './decorators';
+import { Public } from '../core/decorators';
 
 class JwkDto implements PublicJwk {
   @ApiProperty({ example: 'EC' }) kty!: string;

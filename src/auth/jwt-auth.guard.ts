@@ -1,9 +1,9 @@
 import { ExecutionContext, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
-import { PrincipalCheck, RlsPrincipal } from '../database/rls.interceptor';
+import { PrincipalCheck, RlsPrincipal } from '../core/principal';
 import { AccessTokenKeys } from './access-token-keys';
-import { IS_PUBLIC } from './decorators';
+import { IS_PUBLIC } from '../core/decorators';
 import { ACCESS_TOKEN_KEYS } from './jwt.strategy';
 
 /**

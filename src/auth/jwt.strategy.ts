@@ -1,10 +1,11 @@
 import { Injectable, UnauthorizedException } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import type { Request } from 'express';
+import { decode } from 'jsonwebtoken';
 import { ExtractJwt, Strategy } from 'passport-jwt';
-import { ACCESS_TOKEN_ALGORITHMS } from '../config/app-config';
+import { ACCESS_TOKEN_ALGORITHMS } from '../core/settings';
 import { AccessTokenKeys } from './access-token-keys';
-import { AuthPrincipal } from './decorators';
+import { AuthPrincipal } from '../core/decorators';
 
 export const ACCESS_TOKEN_TYPE = 'access';
 /** Where the guard puts the keys (and pinned settings) of the module that protects the route. */
@@ -17,10 +18,13 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 type KeyedRequest = Request & { [ACCESS_TOKEN_KEYS]?: AccessTokenKeys };
 
+/**
+ * The token's header as jsonwebtoken reads it, or undefined when the token does not decode — which
+ * includes `decode` throwing: with `typ: JWT` it parses the payload too, and throws on bad JSON there.
+ */
 function headerOf(rawJwt: string): { kid?: unknown; alg?: unknown } | undefined {
   try {
-    const header: unknown = JSON.parse(Buffer.from(rawJwt.split('.')[0] ?? '', 'base64url').toString('utf8'));
-    return header && typeof header === 'object' ? (header as { kid?: unknown; alg?: unknown }) : undefined;
+    return (decode(rawJwt, { complete: true }) as { header?: { kid?: unknown; alg?: unknown } } | null)?.header ?? undefined;
   } catch {
     return undefined;
   }

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { Clock } from '../database/clock';
-import { normaliseIp } from '../sessions/device';
+import { Clock } from '../core/clock';
+import { normaliseIp } from '../core/ip';
 import { normaliseEmail } from '../users/email';
-import { AuthSettings } from './auth-settings';
+import { AuthSettings } from '../core/settings';
 
 const SWEEP_INTERVAL_MS = 60_000;
 

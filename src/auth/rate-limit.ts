@@ -2,8 +2,8 @@ import { ExecutionContext, HttpException, HttpStatus, Inject, Injectable, SetMet
 import { Reflector } from '@nestjs/core';
 import { ThrottlerGuard, ThrottlerLimitDetail, ThrottlerModuleOptions } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
-import type { RlsPrincipal } from '../database/rls.interceptor';
-import { AuthSettings } from './auth-settings';
+import type { RlsPrincipal } from '../core/principal';
+import { AuthSettings } from '../core/settings';
 import { LoginFailureLimiter } from './login-failures';
 import { SlidingWindowThrottlerStorage } from './throttler-storage';
 

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { ConfigError, loadConfig } from '../config/app-config';
+import { ConfigError, loadConfig } from '../config/load-config';
 import { EmbeddedDatabase } from '../database/embedded-postgres';
 import { MigrationCommand, runMigrations } from '../database/migrations';
 

@@ -1,7 +1,8 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from '../app.module';
-import { ConfigError, loadConfig } from '../config/app-config';
+import { AuthSettings } from '../core/settings';
+import { ConfigError, loadConfig } from '../config/load-config';
 import { prepareDatabase } from '../database/bootstrap';
 import { SessionsPurgeService } from '../sessions/sessions-purge.service';
 
@@ -15,7 +16,8 @@ async function main(): Promise<void> {
     });
     try {
       const removed = await ctx.get(SessionsPurgeService).purge();
-      console.log(`Purged ${removed} session(s) that ended more than ${config.sessions.retentionSeconds}s ago`);
+      const { retentionSeconds } = ctx.get(AuthSettings).sessions;
+      console.log(`Purged ${removed} session(s) that ended more than ${retentionSeconds}s ago`);
     } finally {
       await ctx.close();
     }

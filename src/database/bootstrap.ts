@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { AppConfig } from '../config/app-config';
+import type { ServiceConfig } from '../config/service-config';
 import { EmbeddedDatabase, EmbeddedDatabaseOptions } from './embedded-postgres';
 import { runMigrations } from './migrations';
 import { describeUrl, ensureRuntimeRole, withCredentials } from './runtime-role';
@@ -23,7 +23,7 @@ export interface PreparedDatabase {
  * the caller shuts down gracefully on SIGINT/SIGTERM and then calls `close()` (see EmbeddedDatabaseOptions).
  */
 export async function prepareDatabase(
-  config: AppConfig,
+  config: ServiceConfig,
   log: (message: string) => void = () => undefined,
   options: Pick<EmbeddedDatabaseOptions, 'stopOnSignal'> = {},
 ): Promise<PreparedDatabase> {

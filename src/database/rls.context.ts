@@ -2,8 +2,8 @@ import { Injectable, Optional } from '@nestjs/common';
 import { TransactionContext } from '@mikro-orm/core';
 import { EntityManager } from '@mikro-orm/postgresql';
 import type { ControlledTransaction } from 'kysely';
-import { AuthSettings } from '../auth/auth-settings';
-import { AppException } from '../common/app.exception';
+import { AuthSettings } from '../core/settings';
+import { AppException } from '../core/app.exception';
 import { RuntimeRoleCheck } from './runtime-role.check';
 import { query } from './sql';
 

@@ -2,30 +2,11 @@ import { CallHandler, ExecutionContext, Inject, Injectable, NestInterceptor, Opt
 import { INTERCEPTORS_METADATA, SSE_METADATA } from '@nestjs/common/constants';
 import { Reflector } from '@nestjs/core';
 import { from, lastValueFrom, Observable } from 'rxjs';
+import { WITHOUT_RLS_TRANSACTION } from '../core/decorators';
+import { PRINCIPAL_CHECK_PENDING, PrincipalCheck, PrincipalVerifier, RlsPrincipal } from '../core/principal';
 import { RlsContext } from './rls.context';
 
-/** Who a request runs as, as put on `request.user` by the authentication guard. */
-export interface RlsPrincipal {
-  userId: string;
-  sessionId: string;
-}
-
-/**
- * Checks, inside an RLS transaction running as the principal, that the principal is still allowed
- * in (e.g. its session is not revoked, its account not deactivated). Throws to refuse.
- */
-export abstract class PrincipalVerifier {
-  abstract verify(principal: RlsPrincipal): Promise<void>;
-}
-
-const WITHOUT_RLS_TRANSACTION = 'rls:without-transaction';
 const IN_RLS_TRANSACTION = Symbol('nest-rls-auth:in-rls-transaction');
-/**
- * The principal's check has been left to the request's RLS transaction, which has not run it yet.
- * `@CurrentUser()`/`@CurrentSession()` refuse to hand out a principal in this state: should that
- * transaction not run after all, the request fails closed instead of reaching its handler.
- */
-export const PRINCIPAL_CHECK_PENDING = Symbol('nest-rls-auth:principal-check-pending');
 /** The principal on this request has passed `PrincipalVerifier.verify`. */
 const PRINCIPAL_VERIFIED = Symbol('nest-rls-auth:principal-verified');
 
@@ -38,13 +19,6 @@ type CheckedRequest = {
   [PRINCIPAL_CHECK_PENDING]?: boolean;
   [PRINCIPAL_VERIFIED]?: boolean;
 };
-
-/**
- * For routes that must not run in the request's transaction: health checks, and routes that do slow
- * work (bcrypt) and open short transactions of their own so that no pooled connection waits on it.
- * The principal's session check still runs (in a transaction of its own, from the guard).
- */
-export const WithoutRlsTransaction = (): MethodDecorator & ClassDecorator => SetMetadata(WITHOUT_RLS_TRANSACTION, true);
 
 /**
  * Every HTTP request's handler runs inside one transaction that runs as the authenticated user (or
@@ -104,17 +78,6 @@ function markVerified(req: CheckedRequest): void {
   if (req[PRINCIPAL_CHECK_PENDING]) req[PRINCIPAL_CHECK_PENDING] = false;
 }
 
-/**
- * Where the principal's check runs, decided by the guard right after it accepted a token: inside the
- * request's RLS transaction when `RlsInterceptor` covers the route (no extra round trip), otherwise
- * now, in a short transaction of its own — registerRlsInterceptor: false, `@WithoutRlsTransaction()`,
- * `@Sse()` and non-HTTP contexts. Either way no handler runs for a revoked session or a deactivated
- * account, whichever guard, interceptor and decorators the host combines.
- */
-export abstract class PrincipalCheck {
-  abstract afterAuthentication(context: ExecutionContext, principal: RlsPrincipal): Promise<void>;
-}
-
 @Injectable()
 export class RlsPrincipalCheck extends PrincipalCheck {
   constructor(
@@ -135,12 +98,4 @@ export class RlsPrincipalCheck extends PrincipalCheck {
     await this.rls.runAsUser(principal.userId, () => this.verifier.verify(principal));
     markVerified(req);
   }
-}
-
-/**
- * A resource server's check: it has no session store, so a token is honoured until it expires
- * (documented on `AuthModule.forResourceServer`). Provided explicitly, never by omission.
- */
-export class TokenOnlyPrincipalCheck extends PrincipalCheck {
-  async afterAuthentication(): Promise<void> {}
 }

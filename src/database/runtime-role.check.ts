@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { EntityManager } from '@mikro-orm/postgresql';
-import { databaseErrorStatus } from '../common/app-exception.filter';
+import { databaseErrorStatus } from '../core/app-exception.filter';
 import { checkRuntimeRole, MODULE_ROLE_REMEDY, UnsafeRuntimeRoleError } from './runtime-role';
 
 /**

@@ -2,8 +2,8 @@ import { Controller, Get, HttpStatus, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { EntityManager } from '@mikro-orm/postgresql';
 import type { Response } from 'express';
-import { Public } from '../auth/decorators';
-import { WithoutRlsTransaction } from '../database/rls.interceptor';
+import { Public } from '../core/decorators';
+import { WithoutRlsTransaction } from '../core/decorators';
 import { HealthDto } from './health.dto';
 
 export const PING_TIMEOUT_MS = 1500;

@@ -4,8 +4,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LoggerModule } from 'nestjs-pino';
 import { destination, type DestinationStream, type LevelWithSilent } from 'pino';
 import { pinoHttp } from 'pino-http';
-import { AppConfig } from '../config/app-config';
-import { normaliseIp } from '../sessions/device';
+import type { ServiceConfig } from '../config/service-config';
+import { normaliseIp } from '../core/ip';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -51,7 +51,7 @@ export const HTTP_LOGGER = Symbol('HTTP_LOGGER');
  */
 @Module({})
 export class LoggingModule {
-  static forRoot(config: AppConfig, stream?: DestinationStream): DynamicModule {
+  static forRoot(config: ServiceConfig, stream?: DestinationStream): DynamicModule {
     const httpLogger = pinoHttp<IncomingMessage, ServerResponse, never>(
       {
         level: config.logging.level,

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { AuthSettings } from '../auth/auth-settings';
+import { AuthSettings } from '../core/settings';
 
 export interface RefreshTokenClaims {
   userId: string;
@@ -25,7 +25,7 @@ export class RefreshTokenCodec {
   private readonly key: Buffer;
 
   constructor(config: AuthSettings) {
-    this.key = createHash('sha256').update('nest-rls-auth refresh v1\0').update(config.auth.refreshSecret).digest();
+    this.key = createHash('sha256').update('nest-rls-auth refresh v1\0').update(config.refreshToken.secret).digest();
   }
 
   issue(claims: RefreshTokenClaims): string {

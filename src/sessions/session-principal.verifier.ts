@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { PrincipalVerifier, RlsPrincipal } from '../database/rls.interceptor';
+import { PrincipalVerifier, RlsPrincipal } from '../core/principal';
 import { SessionsService } from './sessions.service';
 
 /** An access token is honoured only while its session is active: revocation takes effect at once. */

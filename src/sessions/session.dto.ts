@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsOptional, IsString, MaxLength } from 'class-validator';
-import { NoControlCharacters } from '../common/validation';
+import { NoControlCharacters } from '../core/validation';
 import { DEVICE_TYPES } from './session.entity';
 import type { SessionView } from './sessions.repository';
 

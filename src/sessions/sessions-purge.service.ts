@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectRepository } from '@mikro-orm/nestjs';
-import { AuthSettings } from '../auth/auth-settings';
+import { AuthSettings } from '../core/settings';
 import { RlsContext } from '../database/rls.context';
 import { Session } from './session.entity';
 import { SessionsRepository } from './sessions.repository';

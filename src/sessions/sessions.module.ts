@@ -1,16 +1,14 @@
 import { Module } from '@nestjs/common';
 import { MikroOrmModule } from '@mikro-orm/nestjs';
-import { PrincipalVerifier } from '../database/rls.interceptor';
+import { PrincipalVerifier } from '../core/principal';
 import { RefreshTokenCodec } from './refresh-token';
 import { SessionPrincipalVerifier } from './session-principal.verifier';
 import { Session } from './session.entity';
 import { SessionsPurgeService } from './sessions-purge.service';
-import { SessionsController } from './sessions.controller';
 import { SessionsService } from './sessions.service';
 
 @Module({
   imports: [MikroOrmModule.forFeature([Session])],
-  controllers: [SessionsController],
   providers: [SessionsService, SessionsPurgeService, RefreshTokenCodec, { provide: PrincipalVerifier, useClass: SessionPrincipalVerifier }],
   exports: [SessionsService, SessionsPurgeService, RefreshTokenCodec, PrincipalVerifier],
 })

@@ -1,4 +1,5 @@
 import { EntityRepository } from '@mikro-orm/postgresql';
+import { HOT_PATH_QUERIES as SQL } from '../database/hot-path-sql';
 import { dateParser, query } from '../database/sql';
 import { DeviceInfo } from './device';
 import { RevocationReason, Session } from './session.entity';
@@ -20,6 +21,11 @@ export interface NewSession extends DeviceInfo {
 /**
  * Persistence for sessions. Every query runs under RLS as the current transaction's user: no method
  * filters by user id, and none could return another user's row.
+ *
+ * Two ways in, by rule: the hot paths (`isActive`, `listActive`, `lockForRefresh`, `rotate`) send the
+ * hand-written statements of `database/hot-path-sql.ts` and map plain rows; so do the two statements
+ * the ORM cannot say in one round trip (`revokeAll`: UPDATE … RETURNING; `purgeBatch`: a function
+ * call). Everything else uses the ORM.
  */
 export class SessionsRepository extends EntityRepository<Session> {
   async insertSession(s: NewSession): Promise<void> {
@@ -44,12 +50,7 @@ export class SessionsRepository extends EntityRepository<Session> {
    */
   async isActive(id: string, now: Date): Promise<boolean> {
     const em = this.getEntityManager();
-    const rows = await query<unknown>(
-      em,
-      `select 1 from sessions s join users u on u.id = s.user_id
-        where s.id = ? and s.is_revoked = false and s.expires_at > ? and u.is_active`,
-      [id, now],
-    );
+    const rows = await query<unknown>(em, SQL.isActive, [id, now]);
     return rows.length > 0;
   }
 
@@ -64,12 +65,7 @@ export class SessionsRepository extends EntityRepository<Session> {
    */
   async listActive(now: Date): Promise<SessionView[]> {
     const em = this.getEntityManager();
-    const rows = await query<ListedRow>(
-      em,
-      `select id, device_name, device_type, user_agent, ip_address, created_at, last_used_at, expires_at from sessions
-        where is_revoked = false and expires_at > ? order by last_used_at desc, id asc`,
-      [now],
-    );
+    const rows = await query<ListedRow>(em, SQL.listActive, [now]);
     const date = dateParser(em);
     return rows.map((r) => ({
       id: r.id,
@@ -89,14 +85,7 @@ export class SessionsRepository extends EntityRepository<Session> {
    */
   async lockForRefresh(id: string): Promise<{ session: LockedSession; userActive: boolean } | null> {
     const em = this.getEntityManager();
-    const rows = await query<LockedRow>(
-      em,
-      `select s.id, s.user_id, s.refresh_token_hash, s.user_agent, s.is_revoked, s.created_at, s.last_used_at, s.expires_at,
-              u.is_active as user_active
-         from sessions s join users u on u.id = s.user_id
-        where s.id = ? for update of s`,
-      [id],
-    );
+    const rows = await query<LockedRow>(em, SQL.lockForRefresh, [id]);
     const r = rows[0];
     if (!r) return null;
     const date = dateParser(em);
@@ -121,7 +110,7 @@ export class SessionsRepository extends EntityRepository<Session> {
    */
   async rotate(id: string, change: { refreshTokenHash: string; lastUsedAt: Date; expiresAt: Date; userAgent?: string | null }): Promise<void> {
     const { refreshTokenHash, lastUsedAt, expiresAt, userAgent } = change;
-    await query(this.getEntityManager(), ROTATE_SQL, [refreshTokenHash, lastUsedAt, expiresAt, userAgent ?? null, id]);
+    await query(this.getEntityManager(), SQL.rotate, [refreshTokenHash, lastUsedAt, expiresAt, userAgent ?? null, id]);
   }
 
   async rename(id: string, deviceName: string | null, now: Date): Promise<boolean> {
@@ -154,8 +143,6 @@ export class SessionsRepository extends EntityRepository<Session> {
     return Number(rows[0]?.removed ?? 0);
   }
 }
-
-const ROTATE_SQL = 'update sessions set refresh_token_hash = ?, last_used_at = ?, expires_at = ?, user_agent = coalesce(?, user_agent) where id = ?';
 
 interface ListedRow {
   id: string;

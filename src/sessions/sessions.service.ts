@@ -1,10 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { InjectRepository } from '@mikro-orm/nestjs';
-import { AppErrorCode, AppException } from '../common/app.exception';
-import { SecurityEvent } from '../common/security-event';
-import { AuthSettings } from '../auth/auth-settings';
-import { Clock } from '../database/clock';
+import { AppErrorCode, AppException } from '../core/app.exception';
+import { SecurityEvent } from '../core/security-event';
+import { AuthSettings } from '../core/settings';
+import { Clock } from '../core/clock';
 import { RlsContext } from '../database/rls.context';
 import { DeviceInfo } from './device';
 import { RefreshTokenCodec } from './refresh-token';
@@ -40,8 +40,8 @@ export class SessionsService {
     const expiresAt = this.nextExpiry(now, now);
     return this.rls.runAsUser(userId, async () => {
       await this.sessions.insertSession({ id, userId, refreshTokenHash: this.tokens.hash(refreshToken), createdAt: now, expiresAt, ...device });
-      const session = await this.sessions.findActive(id, now);
-      return { session: session!, refreshToken };
+      // Not read back: the caller needs only the ids, and every value of the row is known here.
+      return { session: { id, userId }, refreshToken };
     });
   }
 
@@ -61,7 +61,7 @@ export class SessionsService {
   async rotate(refreshToken: string, client?: { userAgent: string | null }): Promise<IssuedSession> {
     const claims = this.tokens.parse(refreshToken);
     if (!claims) throw new AppException(AppErrorCode.INVALID_REFRESH_TOKEN);
-    const auth = this.config.auth;
+    const { refreshToken: tokenSettings, sessions } = this.config;
     return this.rls.runAsUser(claims.userId, async () => {
       const locked = await this.sessions.lockForRefresh(claims.sessionId);
       if (!locked || !locked.userActive || locked.session.userId !== claims.userId || locked.session.isRevoked) {
@@ -71,7 +71,7 @@ export class SessionsService {
       const now = this.clock.now();
       if (this.tokens.sameHash(this.tokens.hash(refreshToken), session.refreshTokenHash)) {
         if (session.expiresAt.getTime() <= now.getTime()) throw new AppException(AppErrorCode.INVALID_REFRESH_TOKEN);
-        if (session.lastUsedAt.getTime() + auth.idleTimeoutSeconds * SECOND <= now.getTime()) {
+        if (session.lastUsedAt.getTime() + sessions.idleTimeoutSeconds * SECOND <= now.getTime()) {
           await this.sessions.revoke(session.id, 'idle_timeout', now);
           this.logger.log(new SecurityEvent({ msg: 'Session revoked', event: 'session.revoked', userId: session.userId, sessionId: session.id, reason: 'idle_timeout' }));
           throw new AppException(AppErrorCode.INVALID_REFRESH_TOKEN, { commit: true });
@@ -84,7 +84,7 @@ export class SessionsService {
         return { session, refreshToken: next };
       }
       const successor = this.tokens.issue({ ...claims, generation: claims.generation + 1 });
-      const withinGrace = now.getTime() - session.lastUsedAt.getTime() <= auth.refreshGraceSeconds * SECOND;
+      const withinGrace = now.getTime() - session.lastUsedAt.getTime() <= tokenSettings.graceSeconds * SECOND;
       if (withinGrace && session.expiresAt > now && this.tokens.sameHash(this.tokens.hash(successor), session.refreshTokenHash)) {
         const sameClient = client === undefined || client.userAgent === session.userAgent;
         if (sameClient) {
@@ -148,9 +148,9 @@ export class SessionsService {
 
   /** Sliding expiry: now + refresh TTL, never past the absolute lifetime from creation. */
   private nextExpiry(createdAt: Date, now: Date): Date {
-    const auth = this.config.auth;
-    const sliding = now.getTime() + auth.refreshTtlSeconds * SECOND;
-    const absolute = createdAt.getTime() + auth.absoluteLifetimeSeconds * SECOND;
+    const { refreshToken, sessions } = this.config;
+    const sliding = now.getTime() + refreshToken.ttlSeconds * SECOND;
+    const absolute = createdAt.getTime() + sessions.absoluteLifetimeSeconds * SECOND;
     return new Date(Math.min(sliding, absolute));
   }
 }

@@ -1,6 +1,6 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import * as bcrypt from 'bcrypt';
-import { AuthSettings } from '../auth/auth-settings';
+import { AuthSettings } from '../core/settings';
 
 /** bcrypt only looks at the first 72 bytes; longer passwords are refused, never truncated. */
 export const PASSWORD_MIN_BYTES = 8;
@@ -15,11 +15,11 @@ export class PasswordHasher implements OnModuleInit {
   async onModuleInit(): Promise<void> {
     // A hash at the configured cost to compare against when an email is unknown, so that answer
     // costs the same time as a wrong password.
-    this.dummyHash = await bcrypt.hash(`dummy-${Date.now()}-${Math.random()}`, this.config.auth.bcryptCost);
+    this.dummyHash = await bcrypt.hash(`dummy-${Date.now()}-${Math.random()}`, this.config.bcryptCost);
   }
 
   hash(password: string): Promise<string> {
-    return bcrypt.hash(password, this.config.auth.bcryptCost);
+    return bcrypt.hash(password, this.config.bcryptCost);
   }
 
   /** Compares against `hash`, or against the dummy hash when there is none (always false then). */

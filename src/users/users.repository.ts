@@ -1,4 +1,5 @@
 import { EntityRepository } from '@mikro-orm/postgresql';
+import { HOT_PATH_QUERIES as SQL } from '../database/hot-path-sql';
 import { dateParser, query } from '../database/sql';
 import { User } from './user.entity';
 
@@ -15,11 +16,7 @@ export interface LoginCandidate {
 export class UsersRepository extends EntityRepository<User> {
   /** The pre-authentication door (SECURITY DEFINER `auth_find_login`): the only lookup by email. */
   async findForLogin(email: string): Promise<LoginCandidate | null> {
-    const rows = await query<{ id: string; password_hash: string; is_active: boolean }>(
-      this.getEntityManager(),
-      'select id, password_hash, is_active from auth_find_login(?)',
-      [email],
-    );
+    const rows = await query<{ id: string; password_hash: string; is_active: boolean }>(this.getEntityManager(), SQL.findForLogin, [email]);
     const row = rows[0];
     return row ? { id: row.id, passwordHash: row.password_hash, isActive: row.is_active } : null;
   }
@@ -42,11 +39,7 @@ export class UsersRepository extends EntityRepository<User> {
   /** The account's public fields as a plain row (hot path: `GET /auth/me`; no entity hydration). */
   async findProfile(id: string): Promise<UserProfile | null> {
     const em = this.getEntityManager();
-    const rows = await query<{ id: string; email: string; display_name: string | null; created_at: string | Date }>(
-      em,
-      'select id, email, display_name, created_at from users where id = ?',
-      [id],
-    );
+    const rows = await query<{ id: string; email: string; display_name: string | null; created_at: string | Date }>(em, SQL.findProfile, [id]);
     const r = rows[0];
     return r ? { id: r.id, email: r.email, displayName: r.display_name, createdAt: dateParser(em)(r.created_at) } : null;
   }

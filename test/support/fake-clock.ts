@@ -1,4 +1,4 @@
-import { Clock } from '../../src/database/clock';
+import { Clock } from '../../src/core/clock';
 
 /** Real time plus an offset that tests move forward, instead of sleeping. */
 export class FakeClock extends Clock {

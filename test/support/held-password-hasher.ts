@@ -1,5 +1,5 @@
 import type { TestingModuleBuilder } from '@nestjs/testing';
-import { AuthSettings } from '../../src/auth/auth-settings';
+import { AuthSettings } from '../../src/core/settings';
 import { PasswordHasher } from '../../src/users/password';
 
 /**

@@ -4,8 +4,10 @@ import request from 'supertest';
 import TestAgent from 'supertest/lib/agent';
 import { configureApp } from '../../src/app.factory';
 import { AppModule } from '../../src/app.module';
-import { AppConfig, loadConfig } from '../../src/config/app-config';
-import { Clock } from '../../src/database/clock';
+import { loadConfig } from '../../src/config/load-config';
+import type { ServiceConfig } from '../../src/config/service-config';
+import { AuthSettings } from '../../src/core/settings';
+import { Clock } from '../../src/core/clock';
 import { CapturedLogger } from './captured-logger';
 import { FakeClock } from './fake-clock';
 import { createTestDatabase, TEST_APP_PASSWORD, TEST_APP_USER, TestDatabase } from './test-database';
@@ -15,7 +17,10 @@ export interface TestApp {
   http: TestAgent;
   db: TestDatabase;
   clock: FakeClock;
-  config: AppConfig;
+  /** The service's configuration, read from the test's environment. */
+  config: ServiceConfig;
+  /** The module's resolved settings (defaults applied). */
+  settings: AuthSettings;
   logs: CapturedLogger;
   close(): Promise<void>;
 }
@@ -71,6 +76,7 @@ export async function createTestApp(
     db,
     clock,
     config,
+    settings: app.get(AuthSettings),
     logs,
     close: async () => {
       await app.close();

@@ -30,7 +30,11 @@ import { ProfileController } from './profile.controller';
         accessToken: { secret: config.getOrThrow<string>('JWT_ACCESS_SECRET') },
         refreshToken: { secret: config.getOrThrow<string>('REFRESH_TOKEN_SECRET') },
       }),
-      // routePrefix: 'api',   // → /api/auth/login, /api/sessions
+      // Also beside useFactory (they decide which providers exist):
+      // routePrefix: 'api',               // → /api/auth/login, /api/sessions
+      // registerGlobalGuard: false,       // no bearer guard on every route (use @UseGuards(JwtAuthGuard))
+      // registerRlsInterceptor: false,    // no RLS transaction around every route
+      // registerExceptionFilter: false,   // your own global exception filter instead of the module's
     }),
   ],
   controllers: [ProfileController, NotesController],

@@ -1,12 +1,11 @@
 import { createParamDecorator, ExecutionContext, SetMetadata, UnauthorizedException } from '@nestjs/common';
-import { PRINCIPAL_CHECK_PENDING, type RlsPrincipal } from '../database/rls.interceptor';
+import { type AuthPrincipal, PRINCIPAL_CHECK_PENDING } from './principal';
+
+export type { AuthPrincipal } from './principal';
 
 export const IS_PUBLIC = 'auth:public';
 /** Opts a route out of the global bearer-token guard. */
 export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(IS_PUBLIC, true);
-
-/** The authenticated caller: `{ userId, sessionId }` from the verified access token. */
-export type AuthPrincipal = RlsPrincipal;
 
 /**
  * The caller, once its session check has passed. A check still pending means the transaction that was
@@ -22,3 +21,11 @@ export const CurrentUser = createParamDecorator((_: unknown, ctx: ExecutionConte
 
 /** The id of the session the caller's access token belongs to. */
 export const CurrentSession = createParamDecorator((_: unknown, ctx: ExecutionContext): string => checkedPrincipal(ctx).sessionId);
+
+export const WITHOUT_RLS_TRANSACTION = 'rls:without-transaction';
+/**
+ * For routes that must not run in the request's transaction: health checks, and routes that do slow
+ * work (bcrypt) and open short transactions of their own so that no pooled connection waits on it.
+ * The principal's session check still runs (in a transaction of its own, from the guard).
+ */
+export const WithoutRlsTransaction = (): MethodDecorator & ClassDecorator => SetMetadata(WITHOUT_RLS_TRANSACTION, true);

@@ -1,11 +1,11 @@
 import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, ParseUUIDPipe, Patch, Query } from '@nestjs/common';
-import { AuthRoutes } from '../auth/auth-routes.decorator';
+import { AuthRoutes } from './auth-routes.decorator';
 import { ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
-import { AuthPrincipal, CurrentUser } from '../auth/decorators';
-import { ErrorDto } from '../common/error.dto';
-import { ApiAuthenticated, ApiInvalidInput, ApiStandardErrors } from '../docs/api-responses';
-import { RenameSessionDto, RevokedCountDto, RevokeSessionsQueryDto, SessionDto } from './session.dto';
-import { SessionsService } from './sessions.service';
+import { AuthPrincipal, CurrentUser } from '../core/decorators';
+import { ErrorDto } from '../core/error.dto';
+import { ApiAuthenticated, ApiInvalidInput, ApiStandardErrors } from '../core/api-responses';
+import { RenameSessionDto, RevokedCountDto, RevokeSessionsQueryDto, SessionDto } from '../sessions/session.dto';
+import { SessionsService } from '../sessions/sessions.service';
 
 const SessionNotFound = (): MethodDecorator =>
   ApiNotFoundResponse({

@@ -1,4 +1,5 @@
 import { HttpException, HttpStatus } from '@nestjs/common';
+import { STATUS_CODES } from 'node:http';
 
 /** Domain error codes; one filter maps them to HTTP (see `AppExceptionFilter`). */
 export enum AppErrorCode {
@@ -21,12 +22,6 @@ const STATUS: Record<AppErrorCode, [HttpStatus, string]> = {
   [AppErrorCode.WRONG_PASSWORD]: [HttpStatus.UNAUTHORIZED, 'Current password is incorrect'],
 };
 
-const REASON: Partial<Record<HttpStatus, string>> = {
-  [HttpStatus.UNAUTHORIZED]: 'Unauthorized',
-  [HttpStatus.NOT_FOUND]: 'Not Found',
-  [HttpStatus.CONFLICT]: 'Conflict',
-};
-
 /**
  * A domain error with a code. It is an HttpException, so a host app that imports the modules
  * answers it correctly even without our exception filter.
@@ -43,7 +38,7 @@ export class AppException extends HttpException {
     options: { commit?: boolean } = {},
   ) {
     const [status, message] = STATUS[code];
-    super({ statusCode: status, message, error: REASON[status] }, status);
+    super({ statusCode: status, message, error: STATUS_CODES[status] }, status);
     this.name = 'AppException';
     this.commit = options.commit === true;
   }

@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
-import { DriverException } from '@mikro-orm/core';
 import type { Response } from 'express';
+import { STATUS_CODES } from 'node:http';
 
 interface ErrorBody {
   statusCode: number;
@@ -8,18 +8,19 @@ interface ErrorBody {
   error?: string;
 }
 
-const REASON: Partial<Record<number, string>> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  409: 'Conflict',
-  413: 'Payload Too Large',
-  415: 'Unsupported Media Type',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
+/** The reason phrase of a status ('Not Found'), as Node writes it on the status line. */
+export const reasonPhrase = (status: number): string | undefined => STATUS_CODES[status];
+
+/**
+ * MikroORM's `DriverException`, recognised by its class name so that this file (also loaded by the
+ * verify-only entry) does not load MikroORM.
+ */
+function isDriverException(err: object): boolean {
+  for (let proto = Object.getPrototypeOf(err); proto; proto = Object.getPrototypeOf(proto)) {
+    if (proto.constructor?.name === 'DriverException') return true;
+  }
+  return false;
+}
 
 const CONNECTION_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH']);
 
@@ -35,7 +36,7 @@ export function databaseErrorStatus(err: unknown): HttpStatus | undefined {
   if (typeof e.message === 'string' && /Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(e.message)) {
     return HttpStatus.SERVICE_UNAVAILABLE;
   }
-  if (!code || !/^[0-9A-Z]{5}$/.test(code)) return err instanceof DriverException ? HttpStatus.INTERNAL_SERVER_ERROR : undefined;
+  if (!code || !/^[0-9A-Z]{5}$/.test(code)) return isDriverException(err) ? HttpStatus.INTERNAL_SERVER_ERROR : undefined;
   if (code === '42501') return HttpStatus.FORBIDDEN; // insufficient privilege, incl. RLS WITH CHECK
   if (code === '23505') return HttpStatus.CONFLICT;
   if (code === '23503') return HttpStatus.NOT_FOUND;
@@ -68,29 +69,29 @@ export class AppExceptionFilter implements ExceptionFilter {
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const parserMessage = bodyParserMessage(exception);
-      if (parserMessage) return { statusCode: status, message: parserMessage, error: REASON[status] ?? 'Bad Request' };
+      if (parserMessage) return { statusCode: status, message: parserMessage, error: reasonPhrase(status) ?? 'Bad Request' };
       const response = exception.getResponse();
       if (typeof response === 'object' && response !== null && 'message' in response) {
         const r = response as Partial<ErrorBody>;
-        return { statusCode: status, message: r.message ?? exception.message, error: r.error ?? REASON[status] };
+        return { statusCode: status, message: r.message ?? exception.message, error: r.error ?? reasonPhrase(status) };
       }
-      return { statusCode: status, message: typeof response === 'string' ? response : exception.message, error: REASON[status] };
+      return { statusCode: status, message: typeof response === 'string' ? response : exception.message, error: reasonPhrase(status) };
     }
     const dbStatus = databaseErrorStatus(exception);
     if (dbStatus !== undefined) {
       const { name, code } = exception as { name?: string; code?: string };
       if (dbStatus >= 500) this.logger.error(`Database error ${name ?? 'Error'} (${code ?? 'no code'})`);
       else this.logger.warn(`Database rejected input: ${name ?? 'Error'} (${code ?? 'no code'})`);
-      return { statusCode: dbStatus, message: dbMessage(dbStatus), error: REASON[dbStatus] };
+      return { statusCode: dbStatus, message: dbMessage(dbStatus), error: reasonPhrase(dbStatus) };
     }
     const httpLike = exception as { status?: unknown; expose?: unknown };
     if (typeof httpLike.status === 'number' && httpLike.status >= 400 && httpLike.status < 500 && httpLike.expose === true) {
       // body-parser's own errors (payload too large, bad charset); malformed JSON is mapped in configureApp
       const status = httpLike.status;
-      return { statusCode: status, message: status === 413 ? 'Request body too large' : 'Bad request', error: REASON[status] ?? 'Bad Request' };
+      return { statusCode: status, message: status === 413 ? 'Request body too large' : 'Bad request', error: reasonPhrase(status) ?? 'Bad Request' };
     }
     this.logger.error(`Unhandled ${(exception as Error)?.name ?? typeof exception}`, (exception as Error)?.stack);
-    return { statusCode: 500, message: 'Internal server error', error: REASON[500] };
+    return { statusCode: 500, message: 'Internal server error', error: reasonPhrase(500) };
   }
 }
 

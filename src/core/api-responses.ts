@@ -6,8 +6,10 @@ import {
   ApiTooManyRequestsResponse,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
-import { ErrorDto } from '../common/error.dto';
-import { BEARER_SCHEME } from './swagger';
+import { ErrorDto } from './error.dto';
+
+/** The OpenAPI security scheme of the bearer access token. */
+export const BEARER_SCHEME = 'bearer';
 
 /**
  * A 400 for a route that takes input (a body, a path id, a query), with `message` as the route

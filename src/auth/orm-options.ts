@@ -1,7 +1,7 @@
 import { Options } from '@mikro-orm/core';
 import { ReflectMetadataProvider } from '@mikro-orm/decorators/legacy';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
-import type { AuthSettings } from '../auth/auth-settings';
+import type { AuthSettings } from '../core/settings';
 import { Session } from '../sessions/session.entity';
 import { User } from '../users/user.entity';
 

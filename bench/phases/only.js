@@ -1,0 +1,54 @@
+'use strict';
+// BENCH_ONLY: a development loop. The chosen scenarios at the small size against their floor and the
+// stack floors (`scale`: again at the large size; `mem`: the memory run); figures on stderr and in
+// bench/results/only-*.json, never a report.
+const { measure } = require('../lib/measure');
+const { scenarios } = require('../lib/scenarios');
+const { STACKS } = require('../lib/stacks');
+const { log } = require('../lib/util');
+const { seedLarge, signInLargeUsers } = require('./large');
+const { memoryRun, peakOf } = require('./memory');
+
+const PAIRS = { S1: 'F1', S2: 'F2', S4: 'F4' };
+
+async function measureOnly(run, stage, small) {
+  const { P, results, only } = run;
+  for (const name of only) {
+    if (name === 'mem' || name === 'scale') continue;
+    if (!PAIRS[name]) throw new Error(`BENCH_ONLY: unknown scenario ${name} (S1, S2, S4, mem, scale)`);
+    const n = name.slice(1);
+    const e = (results.pairs[name] = await measure(run, 'only', small.sc, name, PAIRS[name], { also: STACKS.map((st) => `${st.letter}${n}`) }));
+    const g = e.also[`G${n}`];
+    const stackText = (key) => STACKS.map((st) => `${st.label} ${key(e.also[`${st.letter}${n}`])}`).join(', ');
+    log(
+      `${name}: ${e.rps.median.toFixed(1)} req/s = ${e.ratio.median.toFixed(2)}× of floor (${e.floorRps.median.toFixed(1)}); ` +
+        `stack floors ${stackText((x) => `${x.ratio.median.toFixed(2)}×`)}; service = ${g.serviceTo.median.toFixed(2)}× of ${STACKS[0].label}; ` +
+        `server CPU ms/request: service ${e.cpu.median.toFixed(3)}, floor ${e.floorCpu.median.toFixed(3)}, ${stackText((x) => x.cpu.median.toFixed(3))}`,
+    );
+  }
+  if (only.has('scale')) {
+    // The chosen scenarios again at the large size (p50 ratios large / small), against the floor only.
+    await seedLarge(run, stage.db, small.pw);
+    const users = await signInLargeUsers(run, stage.svc, P.conns);
+    const sc = scenarios(P, stage.svc, small.floor, users);
+    for (const name of only) {
+      if (!PAIRS[name]) continue;
+      const e = (results.pairs[`${name}large`] = await measure(run, 'only large', sc, name, PAIRS[name]));
+      const s = results.pairs[name];
+      log(
+        `${name} at the large size: p50 ${e.p50.median.toFixed(2)} ms = ${(e.p50.median / s.p50.median).toFixed(2)}× of the small size's; ` +
+          `floor ${(e.floorP50.median / s.floorP50.median).toFixed(2)}×; ${e.rps.median.toFixed(1)} req/s`,
+      );
+    }
+  }
+  if (only.has('mem')) {
+    const peaks = [];
+    for (let i = 0; i < P.runs; i++) peaks.push(peakOf(await memoryRun(run, stage.svc, small.sc, '', i)));
+    results.memory.peaks = peaks;
+  }
+  run.finish();
+  await run.writeRaw('only');
+  await run.keepLogs();
+}
+
+module.exports = { measureOnly };
