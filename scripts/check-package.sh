@@ -184,7 +184,7 @@ sed 's/^/  npm: /' "$work/install.log"
 phase "require()"
 (cd "$app" && "$node_bin" -e "
   const m = require('nest-rls-auth');
-  for (const k of ['AuthModule','SessionsModule','RlsInterceptor','RlsContext','JwtAuthGuard','Public','CurrentUser','CurrentSession','LoginDto','TokensDto','AUTH_ENTITIES','runMigrations','ensureRuntimeRole'])
+  for (const k of ['AuthModule','RlsInterceptor','RlsContext','JwtAuthGuard','Public','CurrentUser','CurrentSession','LoginDto','TokensDto','AUTH_ENTITIES','runMigrations','ensureRuntimeRole'])
     if (!m[k]) throw new Error('missing ' + k);
   for (const k of ['LocalAccessTokenKeys','JwtStrategy','SessionsRepository','AppConfig','loadConfig','prepareDatabase','EmbeddedDatabase'])
     if (k in m) throw new Error('internal name exported: ' + k);
@@ -211,9 +211,8 @@ const options: AuthModuleOptions = {
   accessToken: { secret: 'a'.repeat(32), ttlSeconds: 900 },
   refreshToken: { secret: 'b'.repeat(32) },
   database: { url: 'postgres://app@localhost/app' },
-  registerGlobalGuard: true,
 };
-const auth: DynamicModule = AuthModule.forRootAsync({ useHostOrm: false, routePrefix: 'api', useFactory: () => options });
+const auth: DynamicModule = AuthModule.forRootAsync({ useHostOrm: false, routePrefix: 'api', registerGlobalGuard: true, registerExceptionFilter: false, useFactory: () => options });
 const rs: ResourceServerOptions = { jwksUri: 'https://auth.example.com/.well-known/jwks.json', issuer: 'i', audience: 'a' };
 const rsModule: DynamicModule = AuthModule.forResourceServer(rs);
 function read(tokens: TokensDto): string {
