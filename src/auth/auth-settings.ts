@@ -1,4 +1,4 @@
-import { AccessTokenAlgorithm, AppConfig, loadConfig, PreviousPublicKey, secretProblem } from '../config/app-config';
+import { AccessTokenAlgorithm, AppConfig, loadConfig, PreviousPublicKey, secretProblem, SESSION_LIMIT_POLICIES } from '../config/app-config';
 
 /**
  * What the auth and sessions modules run on: token, session and rate-limit settings, and the
@@ -9,6 +9,7 @@ import { AccessTokenAlgorithm, AppConfig, loadConfig, PreviousPublicKey, secretP
 export abstract class AuthSettings {
   auth!: AppConfig['auth'];
   sessions!: AppConfig['sessions'];
+  audit!: AppConfig['audit'];
   rateLimit!: AppConfig['rateLimit'];
   database?: {
     /** Runtime (RLS-bound) connection URL. */
@@ -36,6 +37,8 @@ export interface AuthModuleOptions {
   refreshToken: { secret: string; ttlSeconds?: number; graceSeconds?: number };
   sessions?: Partial<AppConfig['sessions']> & { idleTimeoutSeconds?: number; absoluteLifetimeSeconds?: number };
   bcryptCost?: number;
+  /** `retentionSeconds`: audit rows older than this are trimmed by the purge (default 90 days; 0 keeps them). */
+  audit?: Partial<AppConfig['audit']>;
   rateLimit?: Partial<AppConfig['rateLimit']>;
   /**
    * The runtime role's connection, for the module's own MikroORM instance. Leave it out and pass
@@ -61,6 +64,11 @@ export function resolveAuthSettings(options: AuthModuleOptions): AuthSettings {
   const refreshProblem = secretProblem(options.refreshToken?.secret ?? '');
   if (refreshProblem) problems.push(`refreshToken.secret ${refreshProblem}`);
   if (at.secret && at.secret === options.refreshToken?.secret) problems.push('refreshToken.secret must differ from accessToken.secret');
+  const { maxPerUser, limitPolicy } = options.sessions ?? {};
+  if (maxPerUser !== undefined && !(Number.isInteger(maxPerUser) && maxPerUser >= 0)) problems.push('sessions.maxPerUser must be a whole number >= 0 (0: no cap)');
+  if (limitPolicy !== undefined && !SESSION_LIMIT_POLICIES.includes(limitPolicy)) problems.push(`sessions.limitPolicy must be one of: ${SESSION_LIMIT_POLICIES.join(', ')}`);
+  const auditRetention = options.audit?.retentionSeconds;
+  if (auditRetention !== undefined && !(Number.isInteger(auditRetention) && auditRetention >= 0)) problems.push('audit.retentionSeconds must be a whole number >= 0 (0: kept forever)');
   if (problems.length) throw new Error(`Invalid AuthModule options: ${problems.join('; ')}`);
   return {
     auth: {
@@ -83,7 +91,10 @@ export function resolveAuthSettings(options: AuthModuleOptions): AuthSettings {
       retentionSeconds: options.sessions?.retentionSeconds ?? d.sessions.retentionSeconds,
       purgeIntervalSeconds: options.sessions?.purgeIntervalSeconds ?? d.sessions.purgeIntervalSeconds,
       purgeBatchSize: options.sessions?.purgeBatchSize ?? d.sessions.purgeBatchSize,
+      maxPerUser: maxPerUser ?? d.sessions.maxPerUser,
+      limitPolicy: limitPolicy ?? d.sessions.limitPolicy,
     },
+    audit: { retentionSeconds: auditRetention ?? d.audit.retentionSeconds },
     rateLimit: { ...d.rateLimit, ...options.rateLimit },
     database: options.database && {
       url: options.database.url,
@@ -96,7 +107,7 @@ export function resolveAuthSettings(options: AuthModuleOptions): AuthSettings {
 
 /** The standalone service's module options, from its validated environment. */
 export function authOptionsFromConfig(config: AppConfig, runtimeUrl: string): AuthModuleOptions {
-  const { auth, sessions, rateLimit, database } = config;
+  const { auth, sessions, audit, rateLimit, database } = config;
   return {
     accessToken: {
       algorithm: auth.algorithm,
@@ -111,6 +122,7 @@ export function authOptionsFromConfig(config: AppConfig, runtimeUrl: string): Au
     refreshToken: { secret: auth.refreshSecret, ttlSeconds: auth.refreshTtlSeconds, graceSeconds: auth.refreshGraceSeconds },
     sessions: { ...sessions, idleTimeoutSeconds: auth.idleTimeoutSeconds, absoluteLifetimeSeconds: auth.absoluteLifetimeSeconds },
     bcryptCost: auth.bcryptCost,
+    audit,
     rateLimit,
     database: {
       url: runtimeUrl,

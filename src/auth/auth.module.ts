@@ -5,6 +5,8 @@ import { PassportModule } from '@nestjs/passport';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { MikroOrmModule } from '@mikro-orm/nestjs';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
+import { AdminModule } from '../admin/admin.module';
+import { AuditModule } from '../audit/audit.module';
 import { Clock } from '../database/clock';
 import { runtimeOrmOptions } from '../database/orm-options';
 import { RlsContext } from '../database/rls.context';
@@ -15,6 +17,7 @@ import { UsersModule } from '../users/users.module';
 import { AccessTokenKeys, LocalAccessTokenKeys } from './access-token-keys';
 import { AccessTokenService } from './access-token.service';
 import { AuthController } from './auth.controller';
+import { AuthEventsController } from './auth-events.controller';
 import { AUTH_ASYNC_OPTIONS_TYPE, AUTH_MODULE_OPTIONS, AUTH_OPTIONS_TYPE, AuthConfigurableModule, AuthModuleExtras } from './auth.module-definition';
 import { AuthService } from './auth.service';
 import { AuthModuleOptions, AuthSettings, resolveAuthSettings } from './auth-settings';
@@ -35,7 +38,7 @@ const PASS_THROUGH: NestInterceptor = { intercept: (_context, next) => next.hand
  *   AuthModule.forRootAsync({ imports: [ConfigModule], inject: [ConfigService], useFactory: (c) => ({...}) })
  *
  * Global (its guard, RlsContext and services are injectable anywhere). Routes: /auth/*, /sessions/*,
- * /.well-known/jwks.json, optionally under `routePrefix`. See `AuthModuleOptions` for the options;
+ * /admin/*, /.well-known/jwks.json, optionally under `routePrefix`. See `AuthModuleOptions` for the options;
  * omitted ones take the standalone service's defaults.
  */
 @Module({})
@@ -91,7 +94,7 @@ function compose(base: DynamicModule, extras: Partial<AuthModuleExtras>): Dynami
         }),
       ];
   const routes = extras.routePrefix
-    ? [RouterModule.register([{ path: extras.routePrefix, module: AuthModule, children: [SessionsModule] }])]
+    ? [RouterModule.register([{ path: extras.routePrefix, module: AuthModule, children: [SessionsModule, AdminModule] }])]
     : [];
   return {
     ...base,
@@ -104,9 +107,11 @@ function compose(base: DynamicModule, extras: Partial<AuthModuleExtras>): Dynami
       ThrottlerModule.forRootAsync({ inject: [AuthSettings], useFactory: rateLimitOptions }),
       UsersModule,
       SessionsModule,
+      AuditModule,
+      AdminModule,
       ...routes,
     ],
-    controllers: [AuthController, JwksController],
+    controllers: [AuthController, AuthEventsController, JwksController],
     providers: [
       ...(base.providers ?? []),
       { provide: AuthSettings, useFactory: resolveAuthSettings, inject: [AUTH_MODULE_OPTIONS] },
@@ -150,6 +155,8 @@ function compose(base: DynamicModule, extras: Partial<AuthModuleExtras>): Dynami
       RlsInterceptor,
       UsersModule,
       SessionsModule,
+      AuditModule,
+      AdminModule,
     ],
   };
 }

@@ -20,6 +20,9 @@ import {
 export type NodeEnv = 'development' | 'test' | 'production';
 export const ACCESS_TOKEN_ALGORITHMS = ['HS256', 'ES256'] as const;
 export type AccessTokenAlgorithm = (typeof ACCESS_TOKEN_ALGORITHMS)[number];
+/** What a sign-in does when the account already has SESSION_MAX_PER_USER active sessions. */
+export const SESSION_LIMIT_POLICIES = ['evict_oldest', 'deny'] as const;
+export type SessionLimitPolicy = (typeof SESSION_LIMIT_POLICIES)[number];
 
 /** A retired signing key's public JWK. `rotatedAt` (ISO 8601): when it stopped signing. */
 export type PreviousPublicKey = JsonWebKey & { kid: string; rotatedAt?: string };
@@ -92,6 +95,14 @@ export abstract class AppConfig {
     retentionSeconds: number;
     purgeIntervalSeconds: number;
     purgeBatchSize: number;
+    /** Active sessions one account may have (0: no cap). */
+    maxPerUser: number;
+    /** At the cap: revoke the least recently used (`session_limit`), or refuse the sign-in (409). */
+    limitPolicy: SessionLimitPolicy;
+  };
+  audit!: {
+    /** Audit rows older than this are trimmed by the purge (0: kept forever). */
+    retentionSeconds: number;
   };
   /** Names of the secrets that were generated because the environment did not set them (never outside development/test). */
   generatedSecrets!: string[];
@@ -246,6 +257,15 @@ class EnvironmentVariables {
 
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100_000)
   PURGE_BATCH_SIZE = 5000;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(100_000)
+  SESSION_MAX_PER_USER = 0;
+
+  @IsOptional() @IsIn(SESSION_LIMIT_POLICIES, { message: `SESSION_LIMIT_POLICY must be one of: ${SESSION_LIMIT_POLICIES.join(', ')}` })
+  SESSION_LIMIT_POLICY: SessionLimitPolicy = 'evict_oldest';
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0)
+  AUDIT_RETENTION = 90 * 86_400;
 }
 
 /** Every environment variable the service reads (documented in .env.example and the README). */
@@ -434,7 +454,10 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       retentionSeconds: vars.SESSION_RETENTION,
       purgeIntervalSeconds: vars.PURGE_INTERVAL_SECONDS,
       purgeBatchSize: vars.PURGE_BATCH_SIZE,
+      maxPerUser: vars.SESSION_MAX_PER_USER,
+      limitPolicy: vars.SESSION_LIMIT_POLICY,
     },
+    audit: { retentionSeconds: vars.AUDIT_RETENTION },
     generatedSecrets,
     warnings,
   };

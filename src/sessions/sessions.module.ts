@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { MikroOrmModule } from '@mikro-orm/nestjs';
+import { AuditModule } from '../audit/audit.module';
 import { PrincipalVerifier } from '../database/rls.interceptor';
 import { RefreshTokenCodec } from './refresh-token';
 import { SessionPrincipalVerifier } from './session-principal.verifier';
@@ -9,7 +10,7 @@ import { SessionsController } from './sessions.controller';
 import { SessionsService } from './sessions.service';
 
 @Module({
-  imports: [MikroOrmModule.forFeature([Session])],
+  imports: [MikroOrmModule.forFeature([Session]), AuditModule],
   controllers: [SessionsController],
   providers: [SessionsService, SessionsPurgeService, RefreshTokenCodec, { provide: PrincipalVerifier, useClass: SessionPrincipalVerifier }],
   exports: [SessionsService, SessionsPurgeService, RefreshTokenCodec, PrincipalVerifier],
