@@ -68,7 +68,24 @@ export class AdminSessionDto {
 }
 
 export class AdminSessionPageDto {
-  @ApiProperty({ type: AdminSessionDto, isArray: true, description: 'Active sessions.' })
+  @ApiProperty({
+    type: AdminSessionDto,
+    isArray: true,
+    description: 'Active sessions.',
+    example: [
+      {
+        id: '6dff5a5b-2eb5-4f14-9e5c-4bee6b3d3224',
+        userId: '506b8960-b76f-48bb-be3c-66eb59a1b656',
+        deviceName: 'Work laptop',
+        deviceType: 'web',
+        userAgent: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0',
+        ipAddress: '203.0.113.7',
+        createdAt: '2026-11-29T07:27:30.339Z',
+        lastUsedAt: '2026-11-29T08:12:05.120Z',
+        expiresAt: '2026-12-29T08:12:05.120Z',
+      },
+    ],
+  })
   items!: AdminSessionDto[];
 
   @ApiProperty({ type: String, nullable: true, example: 'WyIyMDI2LTExLTI5VDA4OjEyOjA1LjEyMDAwMFoiXQ', description: 'Pass as `cursor` for the next page; null on the last one.' })

@@ -54,7 +54,25 @@ export class AuthEventDto {
 }
 
 export class AuthEventPageDto {
-  @ApiProperty({ type: AuthEventDto, isArray: true, description: 'Newest first.' })
+  @ApiProperty({
+    type: AuthEventDto,
+    isArray: true,
+    description: 'Newest first.',
+    example: [
+      {
+        id: '0b9d6a4e-7a51-4ef0-9f83-1c2f3a4b5c6d',
+        type: 'session.revoked',
+        userId: '506b8960-b76f-48bb-be3c-66eb59a1b656',
+        actorId: '506b8960-b76f-48bb-be3c-66eb59a1b656',
+        sessionId: '6dff5a5b-2eb5-4f14-9e5c-4bee6b3d3224',
+        ipAddress: '203.0.113.7',
+        userAgent: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0',
+        reason: 'logout',
+        detail: null,
+        createdAt: '2026-11-29T07:27:30.339Z',
+      },
+    ],
+  })
   items!: AuthEventDto[];
 
   @ApiProperty({ type: String, nullable: true, example: 'WyIyMDI2LTExLTI5VDA3OjI3OjMwLjMzOTAwMFoiXQ', description: 'Pass as `cursor` for the next page; null on the last one.' })
