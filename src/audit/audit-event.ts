@@ -1,7 +1,4 @@
-/**
- * The events the library records in `auth_events` (migration 000007). Hosts may record their own
- * types too: lower-case words joined by dots, at most 64 characters (the table checks it).
- */
+/** The events the library records in `auth_events` (migration 000007). */
 export const AUTH_EVENT_TYPES = [
   'auth.login.succeeded',
   /** For an existing account only (`reason`: wrong_password, inactive, password_changed, session_limit). */

@@ -32,10 +32,17 @@ export function decodeCursor(cursor: string | undefined, shape: CursorPart[]): s
     const part: unknown = parts[i];
     const ok =
       typeof part === 'string' &&
-      (kind === 'uuid' ? UUID.test(part) : kind === 'ip' ? isIP(part) !== 0 && !part.includes('%') : TIMESTAMP.test(part) && !Number.isNaN(Date.parse(part)));
+      (kind === 'uuid' ? UUID.test(part) : kind === 'ip' ? isInet(part) : TIMESTAMP.test(part) && !Number.isNaN(Date.parse(part)));
     if (!ok) throw invalid();
   });
   return parts as string[];
+}
+
+/** An `inet` value as PostgreSQL prints it: an address, with a prefix length when it is not a single host. */
+function isInet(text: string): boolean {
+  const [address, prefix, ...rest] = text.split('/');
+  if (rest.length > 0 || text.includes('%') || isIP(address) === 0) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (isIP(address) === 4 ? 32 : 128));
 }
 
 /** `limit` as a page size: the default when absent, otherwise a whole number within 1..max. */
