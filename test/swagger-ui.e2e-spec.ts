@@ -4,6 +4,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Browser, chromium, Locator, Page } from 'playwright-core';
+import { setUserRole } from '../src/users/user-roles';
 import { uniqueEmail } from './support/factories';
 import { createTestApp, TestApp } from './support/test-app';
 
@@ -47,6 +48,8 @@ describeInBrowser('Swagger UI at /docs in Chromium', () => {
   const consoleErrors: string[] = [];
   const failedRequests: string[] = [];
   const appResponses: { method: string; path: string; status: number }[] = [];
+  /** The account the journey registers and signs in with (the admin test below promotes it). */
+  const reader: { email?: string; id?: string; sessionId?: string } = {};
 
   beforeAll(async () => {
     if (!HAVE_CHROMIUM) throw new Error(`Chromium is required in CI but ${CHROMIUM} does not exist: apt-get install -y chromium`);
@@ -119,6 +122,7 @@ describeInBrowser('Swagger UI at /docs in Chromium', () => {
       const registered = await execute(register);
       expect(registered.status).toBe('201');
       expect(JSON.parse(registered.body)).toMatchObject({ email, displayName: 'Swagger Reader', id: expect.any(String) });
+      Object.assign(reader, { email, id: JSON.parse(registered.body).id });
 
       // POST /auth/login; the token is read from the response body panel.
       const login = await tryItOut('operations-auth-AuthController_login');
@@ -127,6 +131,7 @@ describeInBrowser('Swagger UI at /docs in Chromium', () => {
       expect(loggedIn.status).toBe('200');
       const tokens = JSON.parse(loggedIn.body) as { accessToken: string; sessionId: string; tokenType: string };
       expect(tokens).toMatchObject({ tokenType: 'Bearer', accessToken: expect.stringMatching(/^[\w-]+\.[\w-]+\.[\w-]+$/), sessionId: expect.any(String) });
+      reader.sessionId = tokens.sessionId;
 
       // Authorize: paste the bearer token, authorize, close the dialog.
       await page.locator('.auth-wrapper button.authorize').click();
@@ -166,6 +171,46 @@ describeInBrowser('Swagger UI at /docs in Chromium', () => {
     }
   });
 
+  it('lists the admin operations under their own tag and runs them for an admin, with the token already authorized; GET /auth/events too', async () => {
+    expect(reader.id).toBeDefined();
+    try {
+      // The admin routes are documented under the "admin" tag, every one of them.
+      await page.locator('#operations-tag-admin').waitFor();
+      for (const name of ['listUserSessions', 'revokeUserSessions', 'listUserEvents', 'deactivate', 'reactivate', 'revokeSession', 'listByIp', 'revokeByIp']) {
+        await page.locator(`#operations-admin-AdminController_${name}`).waitFor();
+      }
+
+      // The signed-in reader becomes an admin over the owner connection (npm run users:grant-admin); the same token now works on /admin.
+      await setUserRole(t!.db.ownerUrl, reader.email!, 'admin');
+      const sessions = await tryItOut('operations-admin-AdminController_listUserSessions');
+      await sessions.locator('tr[data-param-name="userId"] input').fill(reader.id!);
+      const listed = await execute(sessions);
+      expect(listed.status).toBe('200');
+      const page1 = JSON.parse(listed.body) as { items: { id: string; userId: string }[]; nextCursor: string | null };
+      expect(page1.items).toEqual([expect.objectContaining({ id: reader.sessionId, userId: reader.id })]);
+
+      // By IP: the test client signed in from loopback.
+      const byIp = await tryItOut('operations-admin-AdminController_listByIp');
+      await byIp.locator('tr[data-param-name="ip"] input').fill('127.0.0.0/8');
+      const found = await execute(byIp);
+      expect(found.status).toBe('200');
+      expect((JSON.parse(found.body) as { items: { id: string }[] }).items.map((x) => x.id)).toContain(reader.sessionId);
+
+      // The caller's own audit log.
+      const events = await tryItOut('operations-auth-AuthEventsController_list');
+      const own = await execute(events);
+      expect(own.status).toBe('200');
+      expect((JSON.parse(own.body) as { items: { type: string }[] }).items.map((e) => e.type)).toEqual(
+        expect.arrayContaining(['auth.login.succeeded', 'user.role_changed']),
+      );
+    } catch (e) {
+      await mkdir(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: FAILURE_SCREENSHOT, fullPage: true }).catch(() => undefined);
+      await writeFile(FAILURE_DOM, await page.content().catch(() => '')).catch(() => undefined);
+      throw e;
+    }
+  });
+
   it('the journey raised no console errors or CSP violations and every request to the app succeeded', async () => {
     // Guards against passing vacuously: the journey above must have reached the app.
     expect(appResponses).toEqual(
@@ -175,6 +220,9 @@ describeInBrowser('Swagger UI at /docs in Chromium', () => {
         { method: 'POST', path: '/auth/register', status: 201 },
         { method: 'POST', path: '/auth/login', status: 200 },
         { method: 'GET', path: '/sessions', status: 200 },
+        { method: 'GET', path: `/admin/users/${reader.id}/sessions`, status: 200 },
+        { method: 'GET', path: '/admin/sessions', status: 200 },
+        { method: 'GET', path: '/auth/events', status: 200 },
       ]),
     );
     expect(await page.evaluate('window.__cspViolations')).toEqual([]);

@@ -53,6 +53,7 @@ export class AuthController {
   @ApiOperation({ summary: 'Sign in on a device', description: 'Opens a session and returns an access token and a refresh token.' })
   @ApiOkResponse({ type: TokensDto, description: 'Signed in: the tokens for the new session.' })
   @ApiUnauthorizedResponse({ type: ErrorDto, description: 'Unknown email, wrong password or inactive account (one answer for all).', example: { statusCode: 401, message: 'Invalid email or password', error: 'Unauthorized' } })
+  @ApiConflictResponse({ type: ErrorDto, description: 'SESSION_LIMIT_POLICY=deny and the account already has SESSION_MAX_PER_USER active sessions.', example: { statusCode: 409, message: 'Session limit reached: sign out another session first', error: 'Conflict' } })
   @ApiRateLimited()
   login(@Body() body: LoginDto, @Req() req: Request): Promise<TokensDto> {
     return this.auth.login(body, deviceFromRequest(req, body));

@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { AuditLogService } from '../audit/audit-log.service';
 import { AppErrorCode, AppException } from '../core/app.exception';
 import { RlsContext } from '../database/rls.context';
 import { DeviceInfo } from '../sessions/device';
@@ -24,6 +25,7 @@ export class AuthService {
     private readonly accessTokens: AccessTokenService,
     private readonly rls: RlsContext,
     private readonly loginFailures: LoginFailureLimiter,
+    private readonly audit: AuditLogService,
   ) {}
 
   async register(dto: RegisterDto): Promise<UserDto> {
@@ -38,15 +40,22 @@ export class AuthService {
    */
   async login(dto: LoginDto, device: DeviceInfo): Promise<TokensDto> {
     const check = await this.users.checkCredentials(dto.email, dto.password);
+    const client = { ipAddress: device.ipAddress, userAgent: device.userAgent };
     const issued = check.ok
-      ? await this.rls.runAsUser(check.userId, async () =>
-          (await this.users.holdCredentials(check.userId, check.passwordHash)) ? this.sessions.open(check.userId, device) : undefined,
-        )
+      ? await this.rls.runAsUser(check.userId, async () => {
+          if (!(await this.users.holdCredentials(check.userId, check.passwordHash))) return undefined;
+          const opened = await this.sessions.open(check.userId, device);
+          await this.audit.record({ type: 'auth.login.succeeded', userId: check.userId, actorId: check.userId, sessionId: opened.session.id, ...client });
+          return opened;
+        })
       : undefined;
     if (!issued) {
       const reason = check.ok ? 'password_changed' : check.reason;
       this.loginFailures.recordFailure(dto.email, device.ipAddress);
       this.logger.warn({ msg: 'Login failed', event: 'auth.login.failed', userId: check.userId, reason });
+      // Audited for an existing account only (an unknown email has nobody to file it under); the
+      // actor is unknown: whoever typed the password has not proven to be the account's owner.
+      if (check.userId) await this.audit.record({ type: 'auth.login.failed', userId: check.userId, actorId: null, reason, ...client });
       throw new AppException(AppErrorCode.INVALID_CREDENTIALS);
     }
     this.loginFailures.clear(dto.email, device.ipAddress);
@@ -77,7 +86,9 @@ export class AuthService {
     const revoked = await this.rls.runAsUser(me.userId, async () => {
       await this.sessions.assertActive(me.sessionId);
       await this.users.commitPasswordChange(me.userId, change);
-      return this.sessions.revokeAll(me, false, 'password_change');
+      const others = await this.sessions.revokeAll(me, false, 'password_change');
+      await this.audit.record({ type: 'auth.password.changed', userId: me.userId, actorId: me.userId, sessionId: me.sessionId });
+      return others;
     });
     this.logger.log({ msg: 'Password changed', event: 'auth.password.changed', userId: me.userId, sessionId: me.sessionId, revokedSessions: revoked });
   }

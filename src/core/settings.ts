@@ -2,6 +2,9 @@ import { createPrivateKey, createPublicKey, JsonWebKey } from 'node:crypto';
 
 export const ACCESS_TOKEN_ALGORITHMS = ['HS256', 'ES256'] as const;
 export type AccessTokenAlgorithm = (typeof ACCESS_TOKEN_ALGORITHMS)[number];
+/** What a sign-in does when the account already has `sessions.maxPerUser` active sessions. */
+export const SESSION_LIMIT_POLICIES = ['evict_oldest', 'deny'] as const;
+export type SessionLimitPolicy = (typeof SESSION_LIMIT_POLICIES)[number];
 
 /** A retired signing key's public JWK. `rotatedAt` (ISO 8601): when it stopped signing. */
 export type PreviousPublicKey = JsonWebKey & { kid: string; rotatedAt?: string };
@@ -46,6 +49,14 @@ export abstract class AuthSettings {
     /** 0: no purge timer (run `npm run sessions:purge` from a scheduler instead). */
     purgeIntervalSeconds: number;
     purgeBatchSize: number;
+    /** Active sessions one account may have (0: no cap). */
+    maxPerUser: number;
+    /** At the cap: revoke the least recently used (`session_limit`), or refuse the sign-in (409). */
+    limitPolicy: SessionLimitPolicy;
+  };
+  audit!: {
+    /** Audit rows older than this are trimmed by the purge (0: kept forever). */
+    retentionSeconds: number;
   };
   bcryptCost!: number;
   rateLimit!: RateLimitSettings;
@@ -71,7 +82,16 @@ export type AuthModuleOptions = DeepPartial<Omit<AuthSettings, 'refreshToken' | 
 export const AUTH_DEFAULTS = {
   accessToken: { algorithm: 'HS256', secret: '', previousPublicKeys: [], issuer: 'nest-rls-auth', audience: 'nest-rls-auth', ttlSeconds: 900 },
   refreshToken: { ttlSeconds: 30 * 86_400, graceSeconds: 10 },
-  sessions: { idleTimeoutSeconds: 14 * 86_400, absoluteLifetimeSeconds: 90 * 86_400, retentionSeconds: 30 * 86_400, purgeIntervalSeconds: 3600, purgeBatchSize: 5000 },
+  sessions: {
+    idleTimeoutSeconds: 14 * 86_400,
+    absoluteLifetimeSeconds: 90 * 86_400,
+    retentionSeconds: 30 * 86_400,
+    purgeIntervalSeconds: 3600,
+    purgeBatchSize: 5000,
+    maxPerUser: 0,
+    limitPolicy: 'evict_oldest',
+  },
+  audit: { retentionSeconds: 90 * 86_400 },
   bcryptCost: 12,
   rateLimit: { windowSeconds: 60, loginPerIp: 20, loginPerAccount: 5, registerPerIp: 10, refreshPerIp: 120, passwordPerIp: 10, passwordPerUser: 5 },
   database: { poolMax: 10, acquireTimeoutMs: 5000, statementTimeoutMs: 10_000 },
@@ -106,6 +126,9 @@ const RULES: Record<string, Rule> = {
   'sessions.retentionSeconds': integer(0),
   'sessions.purgeIntervalSeconds': integer(0),
   'sessions.purgeBatchSize': integer(1, 100_000),
+  'sessions.maxPerUser': integer(0, 100_000),
+  'sessions.limitPolicy': oneOf(SESSION_LIMIT_POLICIES),
+  'audit.retentionSeconds': integer(0),
   bcryptCost: integer(4, 15),
   'rateLimit.windowSeconds': integer(1, 86_400),
   'rateLimit.loginPerIp': integer(1),
@@ -138,6 +161,7 @@ export function resolveAuthSettings(options: AuthModuleOptions): AuthSettings {
     accessToken: { ...d.accessToken, previousPublicKeys: [...d.accessToken.previousPublicKeys], ...defined(options.accessToken) },
     refreshToken: { ...d.refreshToken, ...defined(options.refreshToken), secret: options.refreshToken?.secret ?? '' },
     sessions: { ...d.sessions, ...defined(options.sessions) },
+    audit: { ...d.audit, ...defined(options.audit) },
     bcryptCost: options.bcryptCost ?? d.bcryptCost,
     rateLimit: { ...d.rateLimit, ...defined(options.rateLimit) },
     database: options.database && { ...d.database, ...defined(options.database), url: options.database.url },
