@@ -5,7 +5,7 @@ import { chmod, mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { AuthModuleOptions, resolveAuthSettings } from '../src/auth/auth-settings';
+import { authOptionsFromConfig, AuthModuleOptions, resolveAuthSettings } from '../src/auth/auth-settings';
 import { ConfigError, loadConfig, secretProblem } from '../src/config/app-config';
 import { freePort } from './support/net';
 
@@ -37,7 +37,7 @@ describe('loadConfig', () => {
     const config = loadConfig({});
 
     expect(config.env).toBe('development');
-    expect(config.http).toEqual({ host: '127.0.0.1', port: 3000, trustProxy: false, bodyLimit: '16kb', corsOrigins: [], docsEnabled: true });
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 3000, trustProxy: false, bodyLimit: '16kb', corsOrigins: [], docsEnabled: true, exampleWebEnabled: false });
     expect(config.logging).toEqual({ level: 'info' });
     expect(config.rateLimit).toEqual({ windowSeconds: 60, loginPerIp: 20, loginPerAccount: 5, registerPerIp: 10, refreshPerIp: 120, passwordPerIp: 10, passwordPerUser: 5 });
     expect(config.database).toMatchObject({
@@ -55,6 +55,7 @@ describe('loadConfig', () => {
       refreshTtlSeconds: 30 * 86_400,
       idleTimeoutSeconds: 14 * 86_400,
       absoluteLifetimeSeconds: 90 * 86_400,
+      refreshTokenTransport: 'body',
       bcryptCost: 12,
     });
     expect([...config.generatedSecrets].sort()).toEqual(['DATABASE_APP_PASSWORD', 'JWT_ACCESS_SECRET', 'REFRESH_TOKEN_SECRET']);
@@ -78,12 +79,30 @@ describe('loadConfig', () => {
     ['DATABASE_URL', 'mysql://root:secret@127.0.0.1:3306/app'],
     ['TRUST_PROXY', 'garbage'],
     ['JWT_ACCESS_SECRET', 'too-short-secret'],
+    ['REFRESH_TOKEN_TRANSPORT', 'header'],
+    ['EXAMPLE_WEB_ENABLED', 'maybe'],
   ])('rejects %s=%s with a ConfigError naming that variable', (name, value) => {
     const error = configError({ [name]: value });
 
     expect(error.problems.length).toBeGreaterThan(0);
     for (const problem of error.problems) expect(problem).toContain(name);
     expect(error.message).toContain(name);
+  });
+
+  it('reads REFRESH_TOKEN_TRANSPORT and hands CORS_ORIGINS to AuthModule as the origins that may use the refresh cookie', () => {
+    for (const transport of ['body', 'cookie', 'both'] as const) {
+      const config = loadConfig({ REFRESH_TOKEN_TRANSPORT: transport, CORS_ORIGINS: 'https://app.example.test, http://localhost:5173' });
+      expect(config.auth.refreshTokenTransport).toBe(transport);
+      const settings = resolveAuthSettings(authOptionsFromConfig(config, 'postgres://app@127.0.0.1/db'));
+      expect(settings.auth.refreshTokenTransport).toBe(transport);
+      expect(settings.allowedOrigins).toEqual(['https://app.example.test', 'http://localhost:5173']);
+    }
+  });
+
+  it('warns when the example web client is on but refresh tokens travel only in bodies', () => {
+    expect(loadConfig({ EXAMPLE_WEB_ENABLED: 'true' }).warnings).toEqual([expect.stringContaining('REFRESH_TOKEN_TRANSPORT')]);
+    expect(loadConfig({ EXAMPLE_WEB_ENABLED: 'true', REFRESH_TOKEN_TRANSPORT: 'both' }).warnings).toEqual([]);
+    expect(loadConfig({ EXAMPLE_WEB_ENABLED: 'true', REFRESH_TOKEN_TRANSPORT: 'both' }).http.exampleWebEnabled).toBe(true);
   });
 
   it('does not echo a rejected secret in the error message', () => {
@@ -259,6 +278,21 @@ describe('token secrets: at least 32 characters and not obviously low-entropy (o
     // The rule both loadConfig and resolveAuthSettings apply (the tests above show they do).
     const refused = Array.from({ length: 100_000 }, () => randomBytes(16).toString('hex')).filter((value) => secretProblem(value) !== undefined);
     expect(refused).toEqual([]);
+  });
+
+  it('AuthModule options: refreshToken.transport defaults to body and must be body, cookie or both; allowedOrigins are normalised http(s) origins', () => {
+    expect(resolveAuthSettings(hostOptions(ACCESS_SECRET, REFRESH_SECRET)).auth.refreshTokenTransport).toBe('body');
+    expect(resolveAuthSettings(hostOptions(ACCESS_SECRET, REFRESH_SECRET)).allowedOrigins).toEqual([]);
+    const withCookie = (refreshToken: Partial<AuthModuleOptions['refreshToken']>): AuthModuleOptions => ({
+      accessToken: { secret: ACCESS_SECRET },
+      refreshToken: { secret: REFRESH_SECRET, ...refreshToken },
+    });
+    const settings = resolveAuthSettings(withCookie({ transport: 'cookie', allowedOrigins: ['HTTPS://App.Example.TEST:443/', 'http://localhost:5173'] }));
+    expect(settings.auth.refreshTokenTransport).toBe('cookie');
+    expect(settings.allowedOrigins).toEqual(['https://app.example.test', 'http://localhost:5173']);
+    expect(() => resolveAuthSettings(withCookie({ transport: 'header' as never }))).toThrow(/refreshToken\.transport must be one of: body, cookie, both/);
+    expect(() => resolveAuthSettings(withCookie({ allowedOrigins: ['*'] }))).toThrow(/refreshToken\.allowedOrigins: "\*" is not an http\(s\) origin/);
+    expect(() => resolveAuthSettings(withCookie({ allowedOrigins: ['ftp://files.example.test'] }))).toThrow(/refreshToken\.allowedOrigins/);
   });
 
   it('keeps the length floor, with the same hint, in both places', () => {

@@ -1,4 +1,5 @@
-import { AccessTokenAlgorithm, AppConfig, loadConfig, PreviousPublicKey, secretProblem } from '../config/app-config';
+import { AccessTokenAlgorithm, AppConfig, loadConfig, PreviousPublicKey, REFRESH_TOKEN_TRANSPORTS, RefreshTokenTransport, secretProblem } from '../config/app-config';
+import { normaliseOrigin } from './origins';
 
 /**
  * What the auth and sessions modules run on: token, session and rate-limit settings, and the
@@ -10,6 +11,8 @@ export abstract class AuthSettings {
   auth!: AppConfig['auth'];
   sessions!: AppConfig['sessions'];
   rateLimit!: AppConfig['rateLimit'];
+  /** Origins besides the service's own whose browser requests may use the refresh-token cookie (normalised). */
+  allowedOrigins!: string[];
   database?: {
     /** Runtime (RLS-bound) connection URL. */
     url: string;
@@ -33,7 +36,21 @@ export interface AuthModuleOptions {
     audience?: string;
     ttlSeconds?: number;
   };
-  refreshToken: { secret: string; ttlSeconds?: number; graceSeconds?: number };
+  refreshToken: {
+    secret: string;
+    ttlSeconds?: number;
+    graceSeconds?: number;
+    /**
+     * `body` (default): in JSON bodies only. `cookie`: in an HttpOnly, SameSite=Strict cookie only, never in a
+     * body. `both`: a login chooses with `refreshTokenTransport`; a refresh answers the way the token came.
+     */
+    transport?: RefreshTokenTransport;
+    /**
+     * Origins (`https://app.example.com`) besides the service's own whose browser requests may use the cookie;
+     * any other `Origin` is refused (403). The standalone service passes CORS_ORIGINS.
+     */
+    allowedOrigins?: string[];
+  };
   sessions?: Partial<AppConfig['sessions']> & { idleTimeoutSeconds?: number; absoluteLifetimeSeconds?: number };
   bcryptCost?: number;
   rateLimit?: Partial<AppConfig['rateLimit']>;
@@ -61,6 +78,13 @@ export function resolveAuthSettings(options: AuthModuleOptions): AuthSettings {
   const refreshProblem = secretProblem(options.refreshToken?.secret ?? '');
   if (refreshProblem) problems.push(`refreshToken.secret ${refreshProblem}`);
   if (at.secret && at.secret === options.refreshToken?.secret) problems.push('refreshToken.secret must differ from accessToken.secret');
+  const transport = options.refreshToken?.transport ?? d.auth.refreshTokenTransport;
+  if (!REFRESH_TOKEN_TRANSPORTS.includes(transport)) problems.push(`refreshToken.transport must be one of: ${REFRESH_TOKEN_TRANSPORTS.join(', ')}`);
+  const allowedOrigins = (options.refreshToken?.allowedOrigins ?? []).map((o) => {
+    const origin = normaliseOrigin(o);
+    if (!origin) problems.push(`refreshToken.allowedOrigins: ${JSON.stringify(o)} is not an http(s) origin`);
+    return origin ?? '';
+  });
   if (problems.length) throw new Error(`Invalid AuthModule options: ${problems.join('; ')}`);
   return {
     auth: {
@@ -75,6 +99,7 @@ export function resolveAuthSettings(options: AuthModuleOptions): AuthSettings {
       refreshSecret: options.refreshToken.secret,
       refreshTtlSeconds: options.refreshToken.ttlSeconds ?? d.auth.refreshTtlSeconds,
       refreshGraceSeconds: options.refreshToken.graceSeconds ?? d.auth.refreshGraceSeconds,
+      refreshTokenTransport: transport,
       idleTimeoutSeconds: options.sessions?.idleTimeoutSeconds ?? d.auth.idleTimeoutSeconds,
       absoluteLifetimeSeconds: options.sessions?.absoluteLifetimeSeconds ?? d.auth.absoluteLifetimeSeconds,
       bcryptCost: options.bcryptCost ?? d.auth.bcryptCost,
@@ -85,6 +110,7 @@ export function resolveAuthSettings(options: AuthModuleOptions): AuthSettings {
       purgeBatchSize: options.sessions?.purgeBatchSize ?? d.sessions.purgeBatchSize,
     },
     rateLimit: { ...d.rateLimit, ...options.rateLimit },
+    allowedOrigins,
     database: options.database && {
       url: options.database.url,
       poolMax: options.database.poolMax ?? d.database.poolMax,
@@ -108,7 +134,13 @@ export function authOptionsFromConfig(config: AppConfig, runtimeUrl: string): Au
       audience: auth.audience,
       ttlSeconds: auth.accessTtlSeconds,
     },
-    refreshToken: { secret: auth.refreshSecret, ttlSeconds: auth.refreshTtlSeconds, graceSeconds: auth.refreshGraceSeconds },
+    refreshToken: {
+      secret: auth.refreshSecret,
+      ttlSeconds: auth.refreshTtlSeconds,
+      graceSeconds: auth.refreshGraceSeconds,
+      transport: auth.refreshTokenTransport,
+      allowedOrigins: config.http.corsOrigins,
+    },
     sessions: { ...sessions, idleTimeoutSeconds: auth.idleTimeoutSeconds, absoluteLifetimeSeconds: auth.absoluteLifetimeSeconds },
     bcryptCost: auth.bcryptCost,
     rateLimit,

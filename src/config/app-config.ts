@@ -20,6 +20,9 @@ import {
 export type NodeEnv = 'development' | 'test' | 'production';
 export const ACCESS_TOKEN_ALGORITHMS = ['HS256', 'ES256'] as const;
 export type AccessTokenAlgorithm = (typeof ACCESS_TOKEN_ALGORITHMS)[number];
+/** How refresh tokens travel: JSON bodies (default), an HttpOnly cookie, or either (the client chooses at login). */
+export const REFRESH_TOKEN_TRANSPORTS = ['body', 'cookie', 'both'] as const;
+export type RefreshTokenTransport = (typeof REFRESH_TOKEN_TRANSPORTS)[number];
 
 /** A retired signing key's public JWK. `rotatedAt` (ISO 8601): when it stopped signing. */
 export type PreviousPublicKey = JsonWebKey & { kid: string; rotatedAt?: string };
@@ -40,6 +43,8 @@ export abstract class AppConfig {
     corsOrigins: string[];
     /** Serve Swagger UI at /docs and the OpenAPI document at /docs-json (default: off in production, on elsewhere). */
     docsEnabled: boolean;
+    /** Serve the example web client (examples/web) at /example/ (default off; `npm run example:web` turns it on). */
+    exampleWebEnabled: boolean;
   };
   logging!: {
     level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -86,6 +91,8 @@ export abstract class AppConfig {
     idleTimeoutSeconds: number;
     absoluteLifetimeSeconds: number;
     refreshGraceSeconds: number;
+    /** Where refresh tokens travel (REFRESH_TOKEN_TRANSPORT); `body` is the original JSON-only contract. */
+    refreshTokenTransport: RefreshTokenTransport;
     bcryptCost: number;
   };
   sessions!: {
@@ -136,6 +143,9 @@ class EnvironmentVariables {
   /** No default here: unset means off in production, on elsewhere (`loadConfig`). */
   @IsOptional() @Transform(toBool) @IsBoolean()
   DOCS_ENABLED?: boolean;
+
+  @IsOptional() @Transform(toBool) @IsBoolean()
+  EXAMPLE_WEB_ENABLED = false;
 
   @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' = 'info';
@@ -234,6 +244,9 @@ class EnvironmentVariables {
 
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(300)
   REFRESH_GRACE_SECONDS = 10;
+
+  @IsOptional() @IsIn(REFRESH_TOKEN_TRANSPORTS, { message: `REFRESH_TOKEN_TRANSPORT must be one of: ${REFRESH_TOKEN_TRANSPORTS.join(', ')}` })
+  REFRESH_TOKEN_TRANSPORT: RefreshTokenTransport = 'body';
 
   @IsOptional() @Type(() => Number) @IsInt() @Min(4) @Max(15)
   BCRYPT_COST = 12;
@@ -365,6 +378,9 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     if (production) problems.push(`${TRUST_PROXY_TRUE}. TRUST_PROXY=true is refused when NODE_ENV=production`);
     else warnings.push(`${TRUST_PROXY_TRUE}. Allowed only because NODE_ENV=${vars.NODE_ENV}; refused when NODE_ENV=production`);
   }
+  if (vars.EXAMPLE_WEB_ENABLED && vars.REFRESH_TOKEN_TRANSPORT === 'body') {
+    warnings.push('EXAMPLE_WEB_ENABLED: the example web client signs in with the refresh-token cookie, which REFRESH_TOKEN_TRANSPORT=body does not set (use cookie or both)');
+  }
   if (vars.JWT_ACCESS_SECRET && vars.JWT_ACCESS_SECRET === vars.REFRESH_TOKEN_SECRET) {
     problems.push('REFRESH_TOKEN_SECRET must differ from JWT_ACCESS_SECRET');
   }
@@ -391,6 +407,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       corsOrigins: (vars.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
       // Off by default in production: it describes every route to anyone, and no production client needs it.
       docsEnabled: vars.DOCS_ENABLED ?? !production,
+      exampleWebEnabled: vars.EXAMPLE_WEB_ENABLED,
     },
     logging: { level: vars.LOG_LEVEL },
     rateLimit: {
@@ -428,6 +445,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       idleTimeoutSeconds: vars.SESSION_IDLE_TIMEOUT,
       absoluteLifetimeSeconds: vars.SESSION_ABSOLUTE_LIFETIME,
       refreshGraceSeconds: vars.REFRESH_GRACE_SECONDS,
+      refreshTokenTransport: vars.REFRESH_TOKEN_TRANSPORT,
       bcryptCost: vars.BCRYPT_COST,
     },
     sessions: {
