@@ -23,6 +23,9 @@ import { JwtAuthGuard } from './jwt-auth.guard';
 import { JwtStrategy } from './jwt.strategy';
 import { LoginFailureLimiter } from './login-failures';
 import { AuthRateLimitGuard, rateLimitOptions } from './rate-limit';
+import { RefreshCookieCsrfGuard } from './csrf.guard';
+import { RefreshCookies } from './refresh-cookie';
+import { BearerOrRefreshCookieGuard } from './refresh-cookie-auth.guard';
 import { RemoteJwksKeys, ResourceServerOptions } from './remote-jwks';
 
 const ALLOW_ALL: CanActivate = { canActivate: () => true };
@@ -121,6 +124,9 @@ function compose(base: DynamicModule, extras: Partial<AuthModuleExtras>): Dynami
       JwtAuthGuard,
       AuthRateLimitGuard,
       LoginFailureLimiter,
+      RefreshCookies,
+      RefreshCookieCsrfGuard,
+      BearerOrRefreshCookieGuard,
       RlsInterceptor,
       { provide: RLS_INTERCEPTOR_IS_GLOBAL, useFactory: (options: AuthModuleOptions) => options.registerRlsInterceptor !== false, inject: [AUTH_MODULE_OPTIONS] },
       { provide: PrincipalCheck, useClass: RlsPrincipalCheck },
