@@ -1,9 +1,11 @@
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { createHmac } from 'node:crypto';
 import { RequestMethod } from '@nestjs/common';
-import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
+import { GUARDS_METADATA, METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { DiscoveryService, MetadataScanner, ModulesContainer, Reflector } from '@nestjs/core';
+import { RefreshCookieCsrfGuard } from '../src/auth/csrf.guard';
 import { IS_PUBLIC } from '../src/auth/decorators';
+import { REFRESH_COOKIE } from '../src/auth/refresh-cookie';
 import { createTestApp, TestApp } from './support/test-app';
 
 /**
@@ -20,6 +22,8 @@ interface AppRoute {
   method: string;
   path: string;
   isPublic: boolean;
+  /** The route runs the CSRF guard: the refresh-token cookie can authenticate it. */
+  acceptsRefreshCookie: boolean;
 }
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
@@ -56,10 +60,12 @@ function appRoutes(t: TestApp): AppRoute[] {
         if (handlerPath === undefined) continue; // not a route handler
         const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod];
         const isPublic = reflector.getAllAndOverride<boolean>(IS_PUBLIC, [handler, controller]) === true;
+        const guards = reflector.getAllAndMerge<unknown[]>(GUARDS_METADATA, [handler, controller]);
+        const acceptsRefreshCookie = guards.includes(RefreshCookieCsrfGuard);
         for (const sub of asList(handlerPath)) {
           const path = joinPath(globalPrefix, prefix, sub);
           const key = `${method} ${path}`;
-          routes.set(key, { key, method, path, isPublic });
+          routes.set(key, { key, method, path, isPublic, acceptsRefreshCookie });
         }
       }
     }
@@ -279,8 +285,28 @@ describe('OpenAPI document (GET /docs-json)', () => {
       expect(problems).toEqual([]);
     });
 
-    it('every @Public() route has no security requirement', () => {
-      const open = routeOps().filter(({ route }) => route.isPublic);
+    it('declares the refresh-token cookie as an apiKey scheme in: cookie', () => {
+      const schemes = ((doc.components as Json | undefined)?.securitySchemes ?? {}) as Json;
+      expect(schemes.refreshCookie).toEqual(expect.objectContaining({ type: 'apiKey', in: 'cookie', name: REFRESH_COOKIE }));
+    });
+
+    it('the routes the refresh cookie authenticates (those with the CSRF guard) list the cookie as one way in, the other way in, and their 401 and 403', () => {
+      const cookieRoutes = routeOps().filter(({ route }) => route.acceptsRefreshCookie);
+      expect(cookieRoutes.map(({ route }) => route.key).sort()).toEqual(['POST /auth/logout', 'POST /auth/refresh']);
+      const alternatives = (op: Json): string[] => effectiveSecurity(op).map((req) => Object.keys(req).sort().join('+')).sort();
+      const problems = cookieRoutes.flatMap(({ route, op }) => {
+        // Logout: the bearer token or the cookie. Refresh: the cookie, or nothing (the token in the body).
+        const expected = route.key === 'POST /auth/logout' ? ['bearer', 'refreshCookie'] : ['', 'refreshCookie'];
+        return [
+          ...(JSON.stringify(alternatives(op)) === JSON.stringify(expected) ? [] : [`${route.key}: security ${JSON.stringify(effectiveSecurity(op))}`]),
+          ...['401', '403'].filter((code) => !(code in ((op.responses ?? {}) as Json))).map((code) => `${route.key}: no ${code} response`),
+        ];
+      });
+      expect(problems).toEqual([]);
+    });
+
+    it('every @Public() route that the refresh cookie does not authenticate has no security requirement', () => {
+      const open = routeOps().filter(({ route }) => route.isPublic && !route.acceptsRefreshCookie);
       expect(open.map(({ route }) => route.key)).toEqual(expect.arrayContaining(['GET /health', 'POST /auth/login']));
       const problems = open
         .filter(({ op }) => effectiveSecurity(op).some((req) => Object.keys(req).length > 0))
@@ -340,6 +366,17 @@ describe('OpenAPI document (GET /docs-json)', () => {
             .map(([prop]) => `${name}.${prop} has no example`),
         );
       expect(problems).toEqual([]);
+    });
+
+    it('documents the refresh-token transport: the login field, and refreshToken optional in the refresh body and in TokensDto', () => {
+      const components = ((doc.components as Json | undefined)?.schemas ?? {}) as Record<string, Json>;
+      const login = components.LoginDto;
+      expect((login.properties as Json).refreshTokenTransport).toEqual(expect.objectContaining({ enum: ['body', 'cookie'], example: 'cookie' }));
+      expect((login.required ?? []) as string[]).not.toContain('refreshTokenTransport');
+      for (const name of ['RefreshDto', 'TokensDto']) {
+        expect((components[name].required ?? []) as string[]).not.toContain('refreshToken');
+        expect(String(((components[name].properties as Json).refreshToken as Json).description)).toMatch(/cookie/);
+      }
     });
   });
 
