@@ -99,7 +99,8 @@ export class RefreshCookies {
   deliver(req: Request, res: Response, by: DeliveredBy, issued: IssuedTokens): DeliveredTokens {
     if (by === 'body') return issued.tokens;
     const { refreshToken, ...rest } = issued.tokens;
-    const maxAge = Math.max(0, Math.floor((issued.refreshTokenExpiresAt.getTime() - this.clock.now().getTime()) / SECOND));
+    // Rounded up: the cookie lives until expires_at (a second past it at most, when the server refuses the token anyway).
+    const maxAge = Math.max(0, Math.ceil((issued.refreshTokenExpiresAt.getTime() - this.clock.now().getTime()) / SECOND));
     this.setCookie(req, res, refreshToken, maxAge);
     return rest;
   }
