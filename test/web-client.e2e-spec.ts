@@ -91,6 +91,7 @@ describeInBrowser('the example web client (examples/web) in Chromium, refresh to
 
   afterAll(async () => {
     await browser?.close().catch((e) => console.error('closing Chromium failed', e));
+    attacker?.closeAllConnections();
     await new Promise((resolve) => (attacker ? attacker.close(resolve) : resolve(undefined)));
     await t?.close();
   });

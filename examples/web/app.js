@@ -17,27 +17,37 @@ const state = {
 
 // ---- talking to the API -----------------------------------------------------------------------
 
-/** fetch() with the JSON body, the bearer token and the cookie; one silent refresh and retry on a 401. */
+/**
+ * fetch() with the JSON body, the bearer token and the cookie; one silent refresh and retry on a
+ * 401. Resolves to `{ ok, status, body }` with the answer read (`body`: its JSON, or null).
+ */
 async function api(path, { method = 'GET', body, retry = true } = {}) {
   const headers = {};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (state.accessToken) headers.Authorization = `Bearer ${state.accessToken}`;
-  const res = await fetch(API + path, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    credentials: 'same-origin',
-  });
+  const res = await request(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (res.status === 401 && retry && state.accessToken && (await refresh())) return api(path, { method, body, retry: false });
   return res;
+}
+
+async function request(path, init) {
+  const res = await fetch(API + path, { ...init, credentials: 'same-origin' });
+  const text = await res.text();
+  let body = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    // not JSON: leave it null
+  }
+  return { ok: res.ok, status: res.status, body };
 }
 
 /** A new access token from the refresh cookie (which the answer rotates). False when signed out. */
 function refresh() {
   state.refreshing ??= (async () => {
     try {
-      const res = await fetch(`${API}/auth/refresh`, { method: 'POST', credentials: 'same-origin' });
-      state.accessToken = res.ok ? (await res.json()).accessToken : null;
+      const res = await request('/auth/refresh', { method: 'POST' });
+      state.accessToken = res.ok ? res.body.accessToken : null;
       return res.ok;
     } catch {
       return false;
@@ -49,13 +59,10 @@ function refresh() {
 }
 
 /** The error message of a refused request, as the API words it. */
-async function problem(res) {
-  try {
-    const body = await res.json();
-    return Array.isArray(body.message) ? body.message.join('; ') : String(body.message ?? res.statusText);
-  } catch {
-    return `${res.status} ${res.statusText}`;
-  }
+function problem(res) {
+  const message = res.body?.message;
+  if (Array.isArray(message)) return message.join('; ');
+  return message ? String(message) : `Request failed (${res.status})`;
 }
 
 // ---- what the page shows ----------------------------------------------------------------------
@@ -88,10 +95,10 @@ function ago(iso) {
 /** Shows the account and its devices; a refused call (revoked session) ends in the signed-out view. */
 async function showAccount() {
   const [me, sessions] = await Promise.all([api('/auth/me'), api('/sessions')]);
-  if (!me.ok || !sessions.ok) return signedOut(me.status === 401 || sessions.status === 401 ? 'You have been signed out.' : await problem(me.ok ? sessions : me));
-  const user = await me.json();
+  if (!me.ok || !sessions.ok) return signedOut(me.status === 401 || sessions.status === 401 ? 'You have been signed out.' : problem(me.ok ? sessions : me));
+  const user = me.body;
   $('#who').textContent = user.displayName ? `${user.displayName} (${user.email})` : user.email;
-  renderDevices(await sessions.json());
+  renderDevices(sessions.body);
   show('signed-in');
 }
 
@@ -134,8 +141,8 @@ async function signIn({ email, password, deviceName }) {
     body: { email, password, deviceName: deviceName || undefined, deviceType: 'web', refreshTokenTransport: 'cookie' },
     retry: false,
   });
-  if (!res.ok) return say(await problem(res), 'error');
-  const tokens = await res.json();
+  if (!res.ok) return say(problem(res), 'error');
+  const tokens = res.body;
   if (tokens.refreshToken) {
     // A body-transport service: this page will not keep a refresh token where scripts can read it.
     return say('This service hands out refresh tokens in the body; start it with REFRESH_TOKEN_TRANSPORT=cookie or both.', 'error');
@@ -147,7 +154,7 @@ async function signIn({ email, password, deviceName }) {
 
 async function signUp({ email, password, displayName }) {
   const res = await api('/auth/register', { method: 'POST', body: { email, password, displayName: displayName || undefined }, retry: false });
-  if (!res.ok) return say(await problem(res), 'error');
+  if (!res.ok) return say(problem(res), 'error');
   await signIn({ email, password, deviceName: '' });
 }
 
@@ -161,7 +168,7 @@ async function signOut() {
 async function renameDevice(id, deviceName) {
   const res = await api(`/sessions/${encodeURIComponent(id)}`, { method: 'PATCH', body: { deviceName } });
   if (res.status === 401) return signedOut('You have been signed out.');
-  if (!res.ok) return say(await problem(res), 'error');
+  if (!res.ok) return say(problem(res), 'error');
   say('Device renamed.');
   await showAccount();
 }
@@ -169,7 +176,7 @@ async function renameDevice(id, deviceName) {
 async function revokeDevice(id) {
   const res = await api(`/sessions/${encodeURIComponent(id)}`, { method: 'DELETE' });
   if (res.status === 401) return signedOut('You have been signed out.');
-  if (!res.ok && res.status !== 404) return say(await problem(res), 'error');
+  if (!res.ok && res.status !== 404) return say(problem(res), 'error');
   say('Device signed out.');
   await showAccount();
 }
