@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { createHash } from 'node:crypto';
 import { AddressInfo } from 'node:net';
 import type { Response } from 'supertest';
@@ -203,7 +204,32 @@ describe('REFRESH_TOKEN_TRANSPORT=cookie over plain HTTP', () => {
     expect(await session(tokens.sessionId)).toEqual(before);
     await refreshWith(token).expect(200);
   });
+  it('answers garbage Cookie headers on refresh and logout with the clean 401, never a 5xx, and changes nothing (fixed seed; FC_SEED varies it)', async () => {
+    const { tokens } = await signIn();
+    const before = await session(tokens.sessionId);
+    // Header-safe text (visible ASCII and spaces), so the request itself is well-formed HTTP.
+    const octets = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 300 });
+    const header = fc.oneof(
+      octets,
+      octets.map((v) => `refresh_token=${v}`),
+      fc.tuple(octets, octets).map(([a, b]) => `${a}; refresh_token=${b}; refresh_token=x`),
+      fc.constantFrom('refresh_token=', 'refresh_token', '=;=;', 'refresh_token=%E0%A4%A', `refresh_token=${'A'.repeat(4000)}.${'B'.repeat(43)}`),
+    );
+    const seed = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : 20261130;
+    await fc.assert(
+      fc.asyncProperty(header, async (cookie) => {
+        for (const route of ['refresh', 'logout']) {
+          const res = await t.http.post(`/auth/${route}`).set('Cookie', cookie).send({});
+          expect(res.status).toBe(401);
+          expect(res.body.statusCode).toBe(401);
+        }
+      }),
+      { seed, numRuns: 60 },
+    );
+    expect(await session(tokens.sessionId)).toEqual(before);
+  });
 });
+
 
 describe('CSRF defence for requests the refresh cookie authenticates', () => {
   let t: TestApp;
