@@ -86,7 +86,7 @@ export class AuthController {
   @ApiRateLimited()
   async refresh(@Body() body: RefreshDto, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<DeliveredTokens> {
     const { token, by } = await this.cookies.forRefresh(req, body);
-    return this.cookies.refreshed(req, res, by, this.auth.rotate(token, { userAgent: userAgentOf(req) }));
+    return this.cookies.deliver(req, res, by, await this.cookies.clearOnRefusal(req, res, by, this.auth.rotate(token, { userAgent: userAgentOf(req) })));
   }
 
   /** `@Public()` for the global guard: `BearerOrRefreshCookieGuard` authenticates (bearer token, else the cookie). */
@@ -106,8 +106,8 @@ export class AuthController {
       return;
     }
     // No bearer token: BearerOrRefreshCookieGuard let the request through because it carries the cookie.
+    await this.cookies.clearOnRefusal(req, res, 'cookie', this.auth.logoutWithRefreshToken(cookie!));
     this.cookies.clear(req, res);
-    await this.auth.logoutWithRefreshToken(cookie!);
   }
 
   @Get('me')

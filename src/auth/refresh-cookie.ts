@@ -106,12 +106,13 @@ export class RefreshCookies {
   }
 
   /**
-   * Awaits a refresh; when it is refused (401: revoked, expired, reused or forged token) and the token
-   * came in the cookie, the answer also clears the cookie.
+   * Awaits work on a presented token (a refresh, a cookie logout). When the token is refused (401:
+   * revoked, expired, reused or forged) and came in the cookie, the answer also clears the cookie;
+   * other failures (database unavailable) leave it, since the token may still be good.
    */
-  async refreshed(req: Request, res: Response, by: DeliveredBy, pending: Promise<IssuedTokens>): Promise<DeliveredTokens> {
+  async clearOnRefusal<T>(req: Request, res: Response, by: DeliveredBy, pending: Promise<T>): Promise<T> {
     try {
-      return this.deliver(req, res, by, await pending);
+      return await pending;
     } catch (err) {
       if (by === 'cookie' && err instanceof AppException && err.getStatus() === HttpStatus.UNAUTHORIZED) this.clear(req, res);
       throw err;
