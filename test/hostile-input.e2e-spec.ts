@@ -215,7 +215,8 @@ describe('hostile input over the REST contract', () => {
     expect(routes.map((r) => r.key).sort()).toEqual(Object.keys(CONTRACT).sort());
     expect(routes.filter((r) => /:(?!(id|sessionId|userId)\b)/.test(r.path)).map((r) => r.key)).toEqual([]); // the parameters `target` fills
     expect(routes.filter((r) => r.isPublic).map((r) => r.key).sort()).toEqual(
-      ['GET /.well-known/jwks.json', 'GET /health', 'POST /auth/login', 'POST /auth/refresh', 'POST /auth/register'],
+      // Logout is public to the global guard: its own guard takes the bearer token or the refresh cookie.
+      ['GET /.well-known/jwks.json', 'GET /health', 'POST /auth/login', 'POST /auth/logout', 'POST /auth/refresh', 'POST /auth/register'],
     );
   });
 

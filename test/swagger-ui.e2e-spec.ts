@@ -137,11 +137,13 @@ describeInBrowser('Swagger UI at /docs in Chromium', () => {
       await page.locator('.auth-wrapper button.authorize').click();
       const modal = page.locator('.modal-ux');
       await modal.waitFor();
-      await modal.locator('input[type=text]').fill(tokens.accessToken);
-      await modal.locator('.modal-btn.auth.authorize').click();
+      // The dialog lists every scheme (the refresh-token cookie too); the access token goes into "bearer".
+      const bearerScheme = modal.locator('.auth-container').filter({ has: page.locator('h4', { hasText: /^bearer\b/ }) });
+      await bearerScheme.locator('input[type=text]').fill(tokens.accessToken);
+      await bearerScheme.locator('.modal-btn.auth.authorize').click();
       // Once authorized, the dialog masks the value and offers "Logout" (aria-label "Remove authorization").
-      await modal.locator('button.modal-btn[aria-label="Remove authorization"]').waitFor();
-      await modal.locator('.modal-btn.btn-done').click();
+      await bearerScheme.locator('button.modal-btn[aria-label="Remove authorization"]').waitFor();
+      await bearerScheme.locator('.modal-btn.btn-done').click();
       await modal.waitFor({ state: 'detached' });
       await page.locator('.auth-wrapper button.authorize.locked').waitFor();
 

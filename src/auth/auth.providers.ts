@@ -27,7 +27,10 @@ import { JwtAuthGuard } from './jwt-auth.guard';
 import { JwtStrategy } from './jwt.strategy';
 import { LoginFailureLimiter } from './login-failures';
 import { runtimeOrmOptions } from './orm-options';
+import { RefreshCookieCsrfGuard } from './csrf.guard';
 import { AuthRateLimitGuard, rateLimitOptions } from './rate-limit';
+import { RefreshCookies } from './refresh-cookie';
+import { BearerOrRefreshCookieGuard } from './refresh-cookie-auth.guard';
 import { SessionsController } from './sessions.controller';
 
 /** Where `AuthModule.forRoot` puts its options as given; everything else injects the resolved `AuthSettings`. */
@@ -57,6 +60,9 @@ const providers: Provider[] = [
   JwtAuthGuard,
   AuthRateLimitGuard,
   LoginFailureLimiter,
+  RefreshCookies,
+  RefreshCookieCsrfGuard,
+  BearerOrRefreshCookieGuard,
   RlsInterceptor,
   { provide: PrincipalCheck, useClass: RlsPrincipalCheck },
 ];

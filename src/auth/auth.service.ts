@@ -15,6 +15,12 @@ export function toUserDto(user: UserProfile): UserDto {
   return { id: user.id, email: user.email, displayName: user.displayName ?? null, createdAt: user.createdAt.toISOString() };
 }
 
+/** Tokens for the client, and when its refresh token expires (the refresh cookie's lifetime). */
+export interface IssuedTokens {
+  tokens: TokensDto;
+  refreshTokenExpiresAt: Date;
+}
+
 @Injectable()
 export class AuthService {
   private readonly logger = new Logger('Auth');
@@ -39,6 +45,11 @@ export class AuthService {
    * session only if the password checked is still the account's (`holdCredentials`).
    */
   async login(dto: LoginDto, device: DeviceInfo): Promise<TokensDto> {
+    return (await this.signIn(dto, device)).tokens;
+  }
+
+  /** `login`, also saying when the refresh token expires. */
+  async signIn(dto: LoginDto, device: DeviceInfo): Promise<IssuedTokens> {
     const check = await this.users.checkCredentials(dto.email, dto.password);
     const client = { ipAddress: device.ipAddress, userAgent: device.userAgent };
     const issued = check.ok
@@ -60,16 +71,27 @@ export class AuthService {
     }
     this.loginFailures.clear(dto.email, device.ipAddress);
     this.logger.log({ msg: 'Login succeeded', event: 'auth.login.succeeded', userId: issued.session.userId, sessionId: issued.session.id });
-    return this.tokens(issued);
+    return { tokens: this.tokens(issued), refreshTokenExpiresAt: issued.expiresAt };
   }
 
   /** `client.userAgent`: the refreshing client's User-Agent (see `SessionsService.rotate`). */
   async refresh(refreshToken: string, client?: { userAgent: string | null }): Promise<TokensDto> {
-    return this.tokens(await this.sessions.rotate(refreshToken, client));
+    return (await this.rotate(refreshToken, client)).tokens;
+  }
+
+  /** `refresh`, also saying when the new refresh token expires. */
+  async rotate(refreshToken: string, client?: { userAgent: string | null }): Promise<IssuedTokens> {
+    const issued = await this.sessions.rotate(refreshToken, client);
+    return { tokens: this.tokens(issued), refreshTokenExpiresAt: issued.expiresAt };
   }
 
   async logout(me: AuthPrincipal): Promise<void> {
     await this.sessions.logout(me);
+  }
+
+  /** Signs out the session whose current refresh token this is (401 otherwise). */
+  async logoutWithRefreshToken(refreshToken: string): Promise<void> {
+    await this.sessions.logoutWithRefreshToken(refreshToken);
   }
 
   async me(me: AuthPrincipal): Promise<UserDto> {

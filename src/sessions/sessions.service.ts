@@ -16,6 +16,8 @@ export interface IssuedSession {
   session: Pick<Session, 'id' | 'userId'>;
   /** The refresh token to hand to the client (only its hash is stored). */
   refreshToken: string;
+  /** When that refresh token stops working (the session's `expires_at`), if nothing revokes it first. */
+  expiresAt: Date;
 }
 
 const SECOND = 1000;
@@ -45,8 +47,8 @@ export class SessionsService {
     return this.rls.runAsUser(userId, async () => {
       await this.enforceSessionCap(userId, now, device);
       await this.sessions.insertSession({ id, userId, refreshTokenHash: this.tokens.hash(refreshToken), createdAt: now, expiresAt, ...device });
-      // Not read back: the caller needs only the ids, and every value of the row is known here.
-      return { session: { id, userId }, refreshToken };
+      // Not read back: the caller needs only the ids and the expiry, and every value of the row is known here.
+      return { session: { id, userId }, refreshToken, expiresAt };
     });
   }
 
@@ -87,7 +89,7 @@ export class SessionsService {
         // Written with one UPDATE; the loaded entity is left as read (changing it would make the
         // transaction's flush send the same UPDATE again).
         await this.sessions.rotate(session.id, change);
-        return { session, refreshToken: next };
+        return { session, refreshToken: next, expiresAt: change.expiresAt };
       }
       const successor = this.tokens.issue({ ...claims, generation: claims.generation + 1 });
       const withinGrace = now.getTime() - session.lastUsedAt.getTime() <= tokenSettings.graceSeconds * SECOND;
@@ -95,7 +97,7 @@ export class SessionsService {
         const sameClient = client === undefined || client.userAgent === session.userAgent;
         if (sameClient) {
           this.logger.log({ msg: 'Refresh token replayed within the grace window', event: 'auth.refresh.grace_replay', userId: session.userId, sessionId: session.id });
-          return { session, refreshToken: successor };
+          return { session, refreshToken: successor, expiresAt: session.expiresAt };
         }
       }
       await this.sessions.revoke(session.id, 'refresh_token_reuse', now);
@@ -146,6 +148,27 @@ export class SessionsService {
 
   async logout(me: { userId: string; sessionId: string }): Promise<void> {
     if (await this.sessions.revoke(me.sessionId, 'logout', this.clock.now())) await this.logRevoked(me.userId, [me.sessionId], 'logout');
+  }
+
+  /**
+   * Signs out the session a refresh token belongs to (`logout`), for a client that holds only that
+   * token (a browser with the refresh cookie). Only the session's current token counts: a forged,
+   * rotated or expired one, or one of an ended session, is refused (401) and changes nothing.
+   */
+  async logoutWithRefreshToken(refreshToken: string): Promise<void> {
+    const claims = this.tokens.parse(refreshToken);
+    if (!claims) throw new AppException(AppErrorCode.INVALID_REFRESH_TOKEN);
+    await this.rls.runAsUser(claims.userId, async () => {
+      const locked = await this.sessions.lockForRefresh(claims.sessionId);
+      const current =
+        locked &&
+        locked.session.userId === claims.userId &&
+        !locked.session.isRevoked &&
+        locked.session.expiresAt.getTime() > this.clock.now().getTime() &&
+        this.tokens.sameHash(this.tokens.hash(refreshToken), locked.session.refreshTokenHash);
+      if (!current) throw new AppException(AppErrorCode.INVALID_REFRESH_TOKEN);
+      await this.logout(claims);
+    });
   }
 
   /** A user's own revocations: a log line and an audit row each, the user as actor. */
