@@ -10,6 +10,7 @@ import { inputProblem } from './core/validation';
 import type { ServiceConfig } from './config/service-config';
 import { setupSwagger } from './docs/swagger';
 import { HTTP_LOGGER } from './logging/logging.module';
+import { serveWebExample } from './web-example';
 
 /** HTTP-level settings shared by the service and the tests, so both run the same stack. */
 export function configureApp(app: INestApplication, config: ServiceConfig): void {
@@ -28,6 +29,9 @@ export function configureApp(app: INestApplication, config: ServiceConfig): void
       allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
       exposedHeaders: ['X-Request-Id', 'Retry-After'],
       maxAge: 600,
+      // The listed origins may send the refresh-token cookie (`credentials: 'include'`). The cors
+      // middleware echoes the one matching origin, never `*` (CORS_ORIGINS cannot hold a wildcard).
+      credentials: (config.auth.refreshToken.transport ?? 'body') !== 'body',
     });
   }
   express.useBodyParser('json', { limit: config.http.bodyLimit });
@@ -46,6 +50,7 @@ export function configureApp(app: INestApplication, config: ServiceConfig): void
     next(problem ? new BadRequestException(problem) : undefined);
   });
   if (config.http.docsEnabled) setupSwagger(app);
+  if (config.http.exampleWebEnabled) serveWebExample(express);
 }
 
 export async function createApp(config: ServiceConfig, runtimeUrl: string, logStream?: DestinationStream): Promise<NestExpressApplication> {

@@ -64,6 +64,7 @@ async function main(): Promise<void> {
   const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host;
   logger.log(`Listening on http://${host}:${port}`);
   if (config.http.docsEnabled) logger.log(`Swagger UI: http://${host}:${port}/docs (OpenAPI document: /docs-json)`);
+  if (config.http.exampleWebEnabled) logger.log(`Example web client: http://${host}:${port}/example/ (refresh tokens: ${config.auth.refreshToken.transport ?? 'body'})`);
   logger.log(`Database: ${db.description}`);
 }
 

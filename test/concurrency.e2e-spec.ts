@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { SessionsRepository } from '../src/sessions/sessions.repository';
-import { login, newUser, TestUser, Tokens } from './support/factories';
+import { newUser, TestUser, Tokens } from './support/factories';
+import { refreshClient, RefreshClient, transportEnv, TRANSPORTS } from './support/refresh-transport';
 import { createTestApp, TestApp } from './support/test-app';
 import { prng } from './support/prng';
 
@@ -50,8 +51,10 @@ interface Outcome {
   status: number;
 }
 
-describe('concurrent refreshes, session lists, revocations and logouts of 50 users on 3 devices each', () => {
+// Once with the refresh token in JSON bodies, once in the refresh-token cookie.
+describe.each(TRANSPORTS)('concurrent refreshes, session lists, revocations and logouts of 50 users on 3 devices each (%s transport)', (transport) => {
   let t: TestApp;
+  let client: RefreshClient;
   let devices: Device[] = [];
   const outcomes: Outcome[] = [];
   const problems: string[] = [];
@@ -60,7 +63,8 @@ describe('concurrent refreshes, session lists, revocations and logouts of 50 use
   beforeAll(async () => {
     // A grace window far longer than any wave, so that the second tab's repeat is always "just
     // rotated" however slow a loaded machine makes the wave.
-    t = await createTestApp({ env: { REFRESH_GRACE_SECONDS: '120' } });
+    t = await createTestApp({ env: { REFRESH_GRACE_SECONDS: '120', ...transportEnv(transport) } });
+    client = refreshClient(t.http, transport);
 
     const users: TestUser[] = [];
     for (let i = 0; i < USERS; i += 10) {
@@ -69,7 +73,7 @@ describe('concurrent refreshes, session lists, revocations and logouts of 50 use
     const logins = await Promise.all(
       users.flatMap((user, userIndex) =>
         Array.from({ length: DEVICES }, async (_, d): Promise<Device> => {
-          const tokens: Tokens = await login(t.http, user, { deviceName: `user ${userIndex} device ${d}` });
+          const tokens: Tokens = await client.login(user, { deviceName: `user ${userIndex} device ${d}` });
           return {
             user,
             userIndex,
@@ -124,9 +128,8 @@ describe('concurrent refreshes, session lists, revocations and logouts of 50 use
   }
 
   async function refresh(wave: number, d: Device, presented: string, label: string): Promise<string | undefined> {
-    const res = await t.http
-      .post('/auth/refresh')
-      .send({ refreshToken: presented })
+    const res = await client
+      .refresh(presented)
       .catch((err: Error) => ({ status: 0, body: { error: err.message } }) as { status: number; body: Record<string, unknown> });
     if (!expectStatus(wave, label, d, res.status, allowedWhenRevoked(d, wave, [200]))) return undefined;
     if (res.status === 401) {
@@ -347,7 +350,7 @@ describe('concurrent refreshes, session lists, revocations and logouts of 50 use
     const before = new Map((await ownerRows()).map((r) => [r.id, r]));
     const results = await Promise.all(
       devices.map(async (d) => {
-        const res = await t.http.post('/auth/refresh').send({ refreshToken: d.refreshToken });
+        const res = await client.refresh(d.refreshToken);
         const me = await t.http.get('/auth/me').set('Authorization', `Bearer ${d.accessToken}`);
         return { d, res, me };
       }),

@@ -37,7 +37,7 @@ describe('loadConfig', () => {
     const config = loadConfig({});
 
     expect(config.env).toBe('development');
-    expect(config.http).toEqual({ host: '127.0.0.1', port: 3000, trustProxy: false, bodyLimit: '16kb', corsOrigins: [], docsEnabled: true });
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 3000, trustProxy: false, bodyLimit: '16kb', corsOrigins: [], docsEnabled: true, exampleWebEnabled: false });
     expect(config.logging).toEqual({ level: 'info' });
     expect(config.database.url).toBeUndefined();
     expect(config.database.appUrl).toBeUndefined();
@@ -78,12 +78,30 @@ describe('loadConfig', () => {
     ['DATABASE_URL', 'mysql://root:secret@127.0.0.1:3306/app'],
     ['TRUST_PROXY', 'garbage'],
     ['JWT_ACCESS_SECRET', 'too-short-secret'],
+    ['REFRESH_TOKEN_TRANSPORT', 'header'],
+    ['EXAMPLE_WEB_ENABLED', 'maybe'],
   ])('rejects %s=%s with a ConfigError naming that variable', (name, value) => {
     const error = configError({ [name]: value });
 
     expect(error.problems.length).toBeGreaterThan(0);
     for (const problem of error.problems) expect(problem).toContain(name);
     expect(error.message).toContain(name);
+  });
+
+  it('reads REFRESH_TOKEN_TRANSPORT and hands CORS_ORIGINS to AuthModule as the origins that may use the refresh cookie', () => {
+    for (const transport of ['body', 'cookie', 'both'] as const) {
+      const config = loadConfig({ REFRESH_TOKEN_TRANSPORT: transport, CORS_ORIGINS: 'https://app.example.test, http://localhost:5173' });
+      expect(config.auth.refreshToken.transport).toBe(transport);
+      const settings = resolveAuthSettings({ ...config.auth, database: { ...config.auth.database, url: 'postgres://app@127.0.0.1/db' } });
+      expect(settings.refreshToken.transport).toBe(transport);
+      expect(settings.refreshToken.allowedOrigins).toEqual(['https://app.example.test', 'http://localhost:5173']);
+    }
+  });
+
+  it('warns when the example web client is on but refresh tokens travel only in bodies', () => {
+    expect(loadConfig({ EXAMPLE_WEB_ENABLED: 'true' }).warnings).toEqual([expect.stringContaining('REFRESH_TOKEN_TRANSPORT')]);
+    expect(loadConfig({ EXAMPLE_WEB_ENABLED: 'true', REFRESH_TOKEN_TRANSPORT: 'both' }).warnings).toEqual([]);
+    expect(loadConfig({ EXAMPLE_WEB_ENABLED: 'true', REFRESH_TOKEN_TRANSPORT: 'both' }).http.exampleWebEnabled).toBe(true);
   });
 
   it('does not echo a rejected secret in the error message', () => {
@@ -259,6 +277,21 @@ describe('token secrets: at least 32 characters and not obviously low-entropy (o
     // The rule both loadConfig and resolveAuthSettings apply (the tests above show they do).
     const refused = Array.from({ length: 100_000 }, () => randomBytes(16).toString('hex')).filter((value) => secretProblem(value) !== undefined);
     expect(refused).toEqual([]);
+  });
+
+  it('AuthModule options: refreshToken.transport defaults to body and must be body, cookie or both; allowedOrigins are normalised http(s) origins', () => {
+    expect(resolveAuthSettings(hostOptions(ACCESS_SECRET, REFRESH_SECRET)).refreshToken.transport).toBe('body');
+    expect(resolveAuthSettings(hostOptions(ACCESS_SECRET, REFRESH_SECRET)).refreshToken.allowedOrigins).toEqual([]);
+    const withCookie = (refreshToken: Partial<AuthModuleOptions['refreshToken']>): AuthModuleOptions => ({
+      accessToken: { secret: ACCESS_SECRET },
+      refreshToken: { secret: REFRESH_SECRET, ...refreshToken },
+    });
+    const settings = resolveAuthSettings(withCookie({ transport: 'cookie', allowedOrigins: ['HTTPS://App.Example.TEST:443/', 'http://localhost:5173'] }));
+    expect(settings.refreshToken.transport).toBe('cookie');
+    expect(settings.refreshToken.allowedOrigins).toEqual(['https://app.example.test', 'http://localhost:5173']);
+    expect(() => resolveAuthSettings(withCookie({ transport: 'header' as never }))).toThrow(/refreshToken\.transport must be one of: body, cookie, both/);
+    expect(() => resolveAuthSettings(withCookie({ allowedOrigins: ['*'] }))).toThrow(/refreshToken\.allowedOrigins holds "\*", which is not an http\(s\) origin/);
+    expect(() => resolveAuthSettings(withCookie({ allowedOrigins: ['ftp://files.example.test'] }))).toThrow(/refreshToken\.allowedOrigins/);
   });
 
   it('keeps the length floor, with the same hint, in both places', () => {

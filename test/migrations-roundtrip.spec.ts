@@ -54,7 +54,7 @@ describe('SQL migrations round trip (up, down, up)', () => {
     anchor.asOwner(async (c) => (await c.query('select rolname from pg_roles where rolname = any($1::text[]) order by 1', [PROJECT_ROLES])).rows.map((r) => r.rolname));
 
   it('has the migrations the round trip is written for', () => {
-    expect(MIGRATIONS).toEqual(['000001_create_users', '000002_add_sessions', '000003_harden_rls', '000004_session_purge', '000005_user_deactivation', '000006_security_review']);
+    expect(MIGRATIONS).toEqual(['000001_create_users', '000002_add_sessions', '000003_harden_rls', '000004_session_purge', '000005_user_deactivation', '000006_security_review', '000007_admin_and_audit']);
   });
 
   it('down --all removes every table, function, policy, extension and grant the migrations created (keeping the shared roles another database still uses), and up rebuilds an identical schema', async () => {
@@ -65,10 +65,30 @@ describe('SQL migrations round trip (up, down, up)', () => {
     expect(up.ran).toEqual(MIGRATIONS);
     const first = await describeDb(db);
     // The capture must actually contain the project, or comparing two captures proves nothing.
-    expect(Object.keys(first.tables).sort()).toEqual([...BOOKKEEPING, 'sessions', 'users'].sort());
-    expect(Object.keys(first.functions).sort()).toEqual(['auth_find_login(text)', 'purge_ended_sessions(interval,integer)', 'users_revoke_sessions_on_deactivation()', 'users_set_updated_at()']);
+    expect(Object.keys(first.tables).sort()).toEqual([...BOOKKEEPING, 'auth_events', 'sessions', 'users'].sort());
+    expect(Object.keys(first.functions).sort()).toEqual([
+      'admin_caller()',
+      'admin_check_limit(integer)',
+      'admin_check_reason(text)',
+      'admin_list_auth_events(uuid,timestamp with time zone,uuid,integer)',
+      'admin_list_sessions_by_ip(inet,timestamp with time zone,inet,uuid,integer)',
+      'admin_list_user_sessions(uuid,timestamp with time zone,timestamp with time zone,uuid,integer)',
+      'admin_revoke_session(uuid,text,timestamp with time zone,inet,text,text)',
+      'admin_revoke_sessions_by_ip(inet,text,timestamp with time zone,inet,text,text)',
+      'admin_revoke_user_sessions(uuid,text,timestamp with time zone,inet,text,text)',
+      'admin_set_user_active(uuid,boolean,timestamp with time zone,inet,text,text)',
+      'auth_events_refuse_update()',
+      'auth_find_login(text)',
+      'auth_is_admin()',
+      'purge_ended_sessions(interval,integer)',
+      'purge_old_auth_events(interval,integer)',
+      'users_revoke_sessions_on_deactivation()',
+      'users_set_role(text,text)',
+      'users_set_updated_at()',
+    ]);
     expect(Object.keys(first.tables.sessions.policies)).toEqual(['sessions_user_isolation']);
     expect(Object.keys(first.tables.users.policies)).toEqual(['users_self_isolation']);
+    expect(Object.keys(first.tables.auth_events.policies).sort()).toEqual(['auth_events_own_insert', 'auth_events_own_read']);
     expect(Object.keys(first.extensions)).toEqual(['uuid-ossp']);
     expect(await projectRoleDependencies(db)).not.toEqual([]);
 

@@ -1,6 +1,7 @@
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { createHmac, randomUUID } from 'node:crypto';
 import { AppRoute, appRoutes, openApiPath } from './support/app-routes';
+import { REFRESH_COOKIE } from '../src/auth/refresh-cookie';
 import { bearer, login, newUser, Tokens } from './support/factories';
 import { createTestApp, TestApp } from './support/test-app';
 
@@ -283,8 +284,28 @@ describe('OpenAPI document (GET /docs-json)', () => {
       expect(problems).toEqual([]);
     });
 
-    it('every @Public() route has no security requirement', () => {
-      const open = routeOps().filter(({ route }) => route.isPublic);
+    it('declares the refresh-token cookie as an apiKey scheme in: cookie', () => {
+      const schemes = ((doc.components as Json | undefined)?.securitySchemes ?? {}) as Json;
+      expect(schemes.refreshCookie).toEqual(expect.objectContaining({ type: 'apiKey', in: 'cookie', name: REFRESH_COOKIE }));
+    });
+
+    it('the routes the refresh cookie authenticates (those with the CSRF guard) list the cookie as one way in, the other way in, and their 401 and 403', () => {
+      const cookieRoutes = routeOps().filter(({ route }) => route.acceptsRefreshCookie);
+      expect(cookieRoutes.map(({ route }) => route.key).sort()).toEqual(['POST /auth/logout', 'POST /auth/refresh']);
+      const alternatives = (op: Json): string[] => effectiveSecurity(op).map((req) => Object.keys(req).sort().join('+')).sort();
+      const problems = cookieRoutes.flatMap(({ route, op }) => {
+        // Logout: the bearer token or the cookie. Refresh: the cookie, or nothing (the token in the body).
+        const expected = route.key === 'POST /auth/logout' ? ['bearer', 'refreshCookie'] : ['', 'refreshCookie'];
+        return [
+          ...(JSON.stringify(alternatives(op)) === JSON.stringify(expected) ? [] : [`${route.key}: security ${JSON.stringify(effectiveSecurity(op))}`]),
+          ...['401', '403'].filter((code) => !(code in ((op.responses ?? {}) as Json))).map((code) => `${route.key}: no ${code} response`),
+        ];
+      });
+      expect(problems).toEqual([]);
+    });
+
+    it('every @Public() route that the refresh cookie does not authenticate has no security requirement', () => {
+      const open = routeOps().filter(({ route }) => route.isPublic && !route.acceptsRefreshCookie);
       expect(open.map(({ route }) => route.key)).toEqual(expect.arrayContaining(['GET /health', 'POST /auth/login']));
       const problems = open
         .filter(({ op }) => effectiveSecurity(op).some((req) => Object.keys(req).length > 0))
@@ -344,6 +365,16 @@ describe('OpenAPI document (GET /docs-json)', () => {
             .map(([prop]) => `${name}.${prop} has no example`),
         );
       expect(problems).toEqual([]);
+    });
+    it('documents the refresh-token transport: the login field, and refreshToken optional in the refresh body and in TokensDto', () => {
+      const components = ((doc.components as Json | undefined)?.schemas ?? {}) as Record<string, Json>;
+      const login = components.LoginDto;
+      expect((login.properties as Json).refreshTokenTransport).toEqual(expect.objectContaining({ enum: ['body', 'cookie'], example: 'cookie' }));
+      expect((login.required ?? []) as string[]).not.toContain('refreshTokenTransport');
+      for (const name of ['RefreshDto', 'TokensDto']) {
+        expect((components[name].required ?? []) as string[]).not.toContain('refreshToken');
+        expect(String(((components[name].properties as Json).refreshToken as Json).description)).toMatch(/cookie/);
+      }
     });
   });
 

@@ -1,5 +1,16 @@
 import * as api from '../src';
 import type {
+  AdminActionOptions,
+  AdminRevocationReason,
+  AdminSession,
+  AdminUser,
+  AuditEventInput,
+  AuthEvent,
+  AuthEventType,
+  Page,
+  PageRequest,
+  UserRole,
+  RoleChange,
   AuthModuleExtras,
   AuthModuleOptions,
   AuthPrincipal,
@@ -39,6 +50,16 @@ const EXPECTED_VALUE_EXPORTS = [
   'AuthService',
   'SessionsService',
   'AccessTokenKeys',
+  // operators and the audit log
+  'AdminSessionsService',
+  'ADMIN_REVOCATION_REASONS',
+  'AuditLogService',
+  'AUTH_EVENT_TYPES',
+  'AdminSessionDto',
+  'AdminSessionPageDto',
+  'AdminUserDto',
+  'AuthEventDto',
+  'AuthEventPageDto',
   // DTOs
   'ChangePasswordDto',
   'LoginDto',
@@ -58,6 +79,7 @@ const EXPECTED_VALUE_EXPORTS = [
   // schema
   'AUTH_ENTITIES',
   'User',
+  'USER_ROLES',
   'Session',
   'DEVICE_TYPES',
   'REVOCATION_REASONS',
@@ -65,10 +87,22 @@ const EXPECTED_VALUE_EXPORTS = [
   'runMigrations',
   'ensureRuntimeRole',
   'RUNTIME_GROUP_ROLE',
+  'setUserRole',
 ];
 
 /** Type-only exports: this fails to compile (npm run typecheck, ts-jest) if one goes missing. */
 export type ExpectedTypeExports = [
+  AdminActionOptions,
+  AdminRevocationReason,
+  AdminSession,
+  AdminUser,
+  AuditEventInput,
+  AuthEvent,
+  AuthEventType,
+  Page<unknown>,
+  PageRequest,
+  UserRole,
+  RoleChange,
   AuthModuleExtras,
   AuthModuleOptions,
   AuthPrincipal,
@@ -100,6 +134,8 @@ describe('public API (src/index.ts)', () => {
       'JwtStrategy',
       'AccessTokenService',
       'SessionsRepository',
+      'AdminRepository',
+      'AuthEventsRepository',
       'SessionPrincipalVerifier',
       'RefreshTokenCodec',
       'AppConfig',

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { AuthEventsRepository } from '../src/audit/auth-events.repository';
 import { SessionsPurgeService } from '../src/sessions/sessions-purge.service';
 import { SessionsRepository } from '../src/sessions/sessions.repository';
 import { login, newUser } from './support/factories';
@@ -7,6 +8,7 @@ import { createTestApp, TestApp } from './support/test-app';
 
 const RETENTION_SECONDS = 3600;
 const BATCH_SIZE = 2;
+const AUDIT_RETENTION_SECONDS = 2 * 3600;
 
 /**
  * A session's shape relative to the database's now() (the purge function uses it, not the app's
@@ -33,7 +35,9 @@ const SEEDS: Seed[] = [
 describe('purging ended sessions', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await createTestApp({ env: { SESSION_RETENTION: String(RETENTION_SECONDS), PURGE_BATCH_SIZE: String(BATCH_SIZE) } });
+    t = await createTestApp({
+      env: { SESSION_RETENTION: String(RETENTION_SECONDS), PURGE_BATCH_SIZE: String(BATCH_SIZE), AUDIT_RETENTION: String(AUDIT_RETENTION_SECONDS) },
+    });
   });
   afterAll(() => t.close());
 
@@ -84,6 +88,47 @@ describe('purging ended sessions', () => {
     expect(await t.app.get(SessionsPurgeService).purge()).toBe(0);
     await t.http.post('/auth/refresh').send({ refreshToken: aLive.refreshToken }).expect(200);
     await t.http.post('/auth/refresh').send({ refreshToken: bLive.refreshToken }).expect(200);
+  });
+
+  it('trims audit events older than AUDIT_RETENTION, in batches, and no newer ones', async () => {
+    const a = await newUser(t.http);
+    const b = await newUser(t.http);
+    // Ages relative to the database's now(), as the purge function measures them; retention is 2 hours.
+    const ages: Array<[string, boolean]> = [
+      ['3 hours', true],
+      ['2 hours 1 minute', true],
+      ['30 days', true],
+      ['1 year', true],
+      ['1 hour 59 minutes', false],
+      ['10 minutes', false],
+      ['0 seconds', false],
+    ];
+    const expected = new Map<string, boolean>();
+    await t.db.asOwner(async (c) => {
+      for (const user of [a, b]) {
+        for (const [age, purged] of ages) {
+          const { rows } = await c.query<{ id: string }>(
+            "insert into auth_events (created_at, type, user_id, actor_id, reason) values (now() - $1::interval, 'session.revoked', $2, $2, 'logout') returning id",
+            [age, user.id],
+          );
+          expected.set(rows[0].id, purged);
+        }
+      }
+    });
+    const live = await login(t.http, a); // recorded now: kept
+    const ids = () => t.db.asOwner(async (c) => (await c.query<{ id: string }>('select id from auth_events where user_id = any($1)', [[a.id, b.id]])).rows.map((r) => r.id));
+    expect((await ids()).length).toBe(expected.size + 1);
+
+    const batches = jest.spyOn(AuthEventsRepository.prototype, 'purgeBatch');
+    await t.app.get(SessionsPurgeService).purge();
+    // 8 rows in batches of 2, and the short batch that ends the run.
+    expect(batches.mock.calls).toEqual(Array(5).fill([AUDIT_RETENTION_SECONDS, BATCH_SIZE]));
+    batches.mockRestore();
+
+    const left = new Set(await ids());
+    expect([...expected].filter(([id, purged]) => left.has(id) === purged)).toEqual([]);
+    expect(left.size).toBe([...expected.values()].filter((purged) => !purged).length + 1);
+    await t.http.get('/auth/me').set('Authorization', `Bearer ${live.accessToken}`).expect(200);
   });
 
   it('is runnable on demand as `npm run sessions:purge`', () => {

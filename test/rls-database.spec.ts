@@ -247,7 +247,7 @@ describe('Row Level Security through the runtime role (database level)', () => {
   });
 
   describe('SECURITY DEFINER doors', () => {
-    it('the runtime can execute exactly auth_find_login and purge_ended_sessions among definer functions; PUBLIC none; both owned by the NOLOGIN BYPASSRLS definer role with a pinned search_path', async () => {
+    it('the runtime can execute exactly the intended definer functions (not admin_caller, not users_set_role); PUBLIC none; all owned by the NOLOGIN BYPASSRLS definer role with a pinned search_path', async () => {
       const doors = await db.asOwner(async (c) => {
         const { rows } = await c.query(
           `select p.oid::regprocedure::text as fn,
@@ -261,9 +261,24 @@ describe('Row Level Security through the runtime role (database level)', () => {
         return rows;
       });
       const config = ['search_path=pg_catalog, public, pg_temp'];
+      // 000007: the admin doors (each checks the caller with admin_caller() first), the audit purge,
+      // and two the runtime must not call itself: admin_caller and users_set_role (owner connection only).
+      const customPlans = [...config, 'plan_cache_mode=force_custom_plan'];
+      const door = (fn: string, runtime = true, cfg = config) => ({ fn, owner: 'nest_rls_definer', runtime, public: false, config: cfg });
       expect(doors).toEqual([
-        { fn: 'auth_find_login(text)', owner: 'nest_rls_definer', runtime: true, public: false, config },
-        { fn: 'purge_ended_sessions(interval,integer)', owner: 'nest_rls_definer', runtime: true, public: false, config },
+        door('admin_caller()', false),
+        door('admin_list_auth_events(uuid,timestamp with time zone,uuid,integer)'),
+        door('admin_list_sessions_by_ip(inet,timestamp with time zone,inet,uuid,integer)', true, customPlans),
+        door('admin_list_user_sessions(uuid,timestamp with time zone,timestamp with time zone,uuid,integer)'),
+        door('admin_revoke_session(uuid,text,timestamp with time zone,inet,text,text)'),
+        door('admin_revoke_sessions_by_ip(inet,text,timestamp with time zone,inet,text,text)', true, customPlans),
+        door('admin_revoke_user_sessions(uuid,text,timestamp with time zone,inet,text,text)'),
+        door('admin_set_user_active(uuid,boolean,timestamp with time zone,inet,text,text)'),
+        door('auth_find_login(text)'),
+        door('auth_is_admin()'),
+        door('purge_ended_sessions(interval,integer)'),
+        door('purge_old_auth_events(interval,integer)'),
+        door('users_set_role(text,text)', false),
       ]);
       const definer = await db.asOwner(
         async (c) => (await c.query(`select rolcanlogin, rolsuper, rolbypassrls from pg_roles where rolname = 'nest_rls_definer'`)).rows[0],

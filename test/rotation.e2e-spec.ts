@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { SessionsRepository } from '../src/sessions/sessions.repository';
-import { bearer, login, newUser, Tokens } from './support/factories';
+import { bearer, newUser, Tokens } from './support/factories';
+import { refreshClient, RefreshClient, transportEnv, TRANSPORTS } from './support/refresh-transport';
 import { createTestApp, TestApp } from './support/test-app';
 
 const GRACE_SECONDS = 10;
@@ -15,19 +16,22 @@ function flipMacChar(token: string): string {
   return `${payload}.${mac.slice(0, i)}${flipped}${mac.slice(i + 1)}`;
 }
 
-describe('refresh token rotation over HTTP', () => {
+// The same tests with the refresh token in JSON bodies and in the refresh-token cookie.
+describe.each(TRANSPORTS)('refresh token rotation over HTTP (%s transport)', (transport) => {
   let t: TestApp;
+  let client: RefreshClient;
   beforeAll(async () => {
-    t = await createTestApp({ env: { REFRESH_GRACE_SECONDS: String(GRACE_SECONDS) } });
+    t = await createTestApp({ env: { REFRESH_GRACE_SECONDS: String(GRACE_SECONDS), ...transportEnv(transport) } });
+    client = refreshClient(t.http, transport);
   });
   afterAll(() => t.close());
 
   const session = (id: string): Promise<Record<string, any>> => t.db.sessionRow(id) as Promise<Record<string, any>>;
 
-  const refresh = (refreshToken: string) => t.http.post('/auth/refresh').send({ refreshToken });
+  const refresh = (refreshToken: string, userAgent?: string) => client.refresh(refreshToken, userAgent);
 
   async function signIn(): Promise<Tokens> {
-    return login(t.http, await newUser(t.http));
+    return client.login(await newUser(t.http));
   }
 
   it('gives 20 concurrent refreshes of one token the same successor, rotating only once', async () => {
@@ -87,20 +91,20 @@ describe('refresh token rotation over HTTP', () => {
   });
 
   it('stores the refreshing client’s User-Agent with each rotation', async () => {
-    const tokens = await login(t.http, await newUser(t.http), { userAgent: 'SignInBrowser/1.0' });
+    const tokens = await client.login(await newUser(t.http), { userAgent: 'SignInBrowser/1.0' });
     expect((await session(tokens.sessionId)).user_agent).toBe('SignInBrowser/1.0');
-    await t.http.post('/auth/refresh').set('User-Agent', 'SignInBrowser/2.0 (updated)').send({ refreshToken: tokens.refreshToken }).expect(200);
+    await refresh(tokens.refreshToken, 'SignInBrowser/2.0 (updated)').expect(200);
     expect((await session(tokens.sessionId)).user_agent).toBe('SignInBrowser/2.0 (updated)');
   });
 
   it('treats a grace replay from another User-Agent than the rotation it replays as reuse: 401, session revoked', async () => {
-    const stolen = await login(t.http, await newUser(t.http), { userAgent: 'OwnersBrowser/1.0' });
-    const owner = await t.http.post('/auth/refresh').set('User-Agent', 'OwnersBrowser/1.0').send({ refreshToken: stolen.refreshToken }).expect(200);
+    const stolen = await client.login(await newUser(t.http), { userAgent: 'OwnersBrowser/1.0' });
+    const owner = await refresh(stolen.refreshToken, 'OwnersBrowser/1.0').expect(200);
     // Another tab of the same browser converges on the same successor …
-    const tab = await t.http.post('/auth/refresh').set('User-Agent', 'OwnersBrowser/1.0').send({ refreshToken: stolen.refreshToken }).expect(200);
+    const tab = await refresh(stolen.refreshToken, 'OwnersBrowser/1.0').expect(200);
     expect(tab.body.refreshToken).toBe(owner.body.refreshToken);
     // … a replay of the same token from elsewhere within the window does not.
-    const thief = await t.http.post('/auth/refresh').set('User-Agent', 'curl/8.5.0').send({ refreshToken: stolen.refreshToken }).expect(401);
+    const thief = await refresh(stolen.refreshToken, 'curl/8.5.0').expect(401);
     expect(thief.body).toEqual({ statusCode: 401, message: 'Invalid or expired refresh token', error: 'Unauthorized' });
     expect(await session(stolen.sessionId)).toMatchObject({ is_revoked: true, revoked_reason: 'refresh_token_reuse' });
     await refresh(owner.body.refreshToken).expect(401);

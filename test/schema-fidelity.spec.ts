@@ -13,7 +13,7 @@ const SEED_SHA256 = '71950f4e1cac9cbf209f5cc8da7f95550c4916fc77e5bb37b6507517aaf
 const SEED_POLICY_EXPR = "(user_id = (current_setting('app.current_user_id'::text, true))::uuid)";
 const HARDENED_POLICY_EXPR = "(user_id = (NULLIF(current_setting('app.current_user_id'::text, true), ''::text))::uuid)";
 
-/** Grants on `sessions` added by 000003 (runtime) and 000004 (purge door); the seed grants nothing. */
+/** Grants on `sessions` added by 000003 (runtime), 000004 (purge door) and 000007 (admin doors); the seed grants nothing. */
 const HARDENING_GRANTS = [
   'nest_rls_runtime SELECT',
   'nest_rls_runtime INSERT',
@@ -28,11 +28,17 @@ const HARDENING_GRANTS = [
   'nest_rls_definer SELECT(revoked_at)',
   'nest_rls_definer UPDATE(revoked_at)',
   'nest_rls_definer DELETE',
+  // 000007: the admin doors read sessions (never refresh_token_hash) and revoke them.
+  ...['user_id', 'user_agent', 'ip_address', 'device_name', 'device_type', 'is_revoked', 'created_at', 'last_used_at'].map(
+    (column) => `nest_rls_definer SELECT(${column})`,
+  ),
+  'nest_rls_definer UPDATE(is_revoked)',
+  'nest_rls_definer UPDATE(revoked_reason)',
 ];
 
 /**
  * The only ways the migrated `sessions` may differ from the seed's: the documented hardening of
- * migrations 000003 and 000004. Anything else — and any of these going missing — fails the test.
+ * migrations 000003, 000004, 000006 and 000007 (grants only). Anything else — and any of these going missing — fails the test.
  */
 function allowedDifferences(seed: TableDescription): (SchemaDifference & { why: string })[] {
   return [
@@ -43,7 +49,7 @@ function allowedDifferences(seed: TableDescription): (SchemaDifference & { why: 
       right: true,
     },
     {
-      why: "000003/000004/000006: least-privilege grants to nest_rls_runtime and nest_rls_definer",
+      why: "000003/000004/000006/000007: least-privilege grants to nest_rls_runtime and nest_rls_definer",
       path: 'sessions.grants',
       left: seed.grants,
       right: [...seed.grants, ...HARDENING_GRANTS.map((g) => `${g} (by ${seed.owner})`)].sort(),

@@ -4,6 +4,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Browser, chromium, Locator, Page } from 'playwright-core';
+import { setUserRole } from '../src/users/user-roles';
 import { uniqueEmail } from './support/factories';
 import { createTestApp, TestApp } from './support/test-app';
 
@@ -74,6 +75,8 @@ describeInBrowser('Swagger UI at /docs in Chromium', () => {
   const consoleErrors: string[] = [];
   const failedRequests: string[] = [];
   const appResponses: { method: string; path: string; status: number }[] = [];
+  /** The account the journey registers and signs in with (the admin test below promotes it). */
+  const reader: { email?: string; password?: string; id?: string; sessionId?: string } = {};
 
   beforeAll(async () => {
     if (!HAVE_CHROMIUM) throw new Error(`Chromium is required in CI but ${CHROMIUM} does not exist: apt-get install -y chromium`);
@@ -144,17 +147,32 @@ describeInBrowser('Swagger UI at /docs in Chromium', () => {
     return { status: statusText, body: bodyText, curl: await curl.innerText() };
   }
 
-  /** The Authorize dialog: opened from the button at the top right, closed with Close. */
+  /**
+   * The Authorize dialog, opened from the button at the top right: its "bearer" scheme, where the
+   * access token goes (the dialog lists the refresh-token cookie's scheme too).
+   */
   async function authorizeDialog(): Promise<Locator> {
     await page.locator('.auth-wrapper button.authorize').click();
     const modal = page.locator('.modal-ux');
     await modal.waitFor();
-    return modal;
+    return modal.locator('.auth-container').filter({ has: page.locator('h4', { hasText: /^bearer\b/ }) });
   }
 
-  async function closeDialog(modal: Locator): Promise<void> {
-    await modal.locator('.modal-btn.btn-done').click();
-    await modal.waitFor({ state: 'detached' });
+  /** Close, and the dialog is gone. */
+  async function closeDialog(bearerScheme: Locator): Promise<void> {
+    await bearerScheme.locator('.modal-btn.btn-done').click();
+    await page.locator('.modal-ux').waitFor({ state: 'detached' });
+  }
+
+  /** Authorize → the access token into bearer → Authorize → Close. */
+  async function authorize(accessToken: string): Promise<void> {
+    const bearerScheme = await authorizeDialog();
+    await bearerScheme.locator('input[type=text]').fill(accessToken);
+    await bearerScheme.locator('.modal-btn.auth.authorize').click();
+    // Once authorized, the dialog masks the value and offers "Logout" (aria-label "Remove authorization").
+    await bearerScheme.locator('button.modal-btn[aria-label="Remove authorization"]').waitFor();
+    await closeDialog(bearerScheme);
+    await page.locator('.auth-wrapper button.authorize.locked').waitFor();
   }
 
   it('the README walkthrough names, step by step, what the browser test below does', () => {
@@ -177,6 +195,7 @@ describeInBrowser('Swagger UI at /docs in Chromium', () => {
       const registered = await execute(register, 'POST', '/auth/register');
       expect(registered.status).toBe('201');
       expect(JSON.parse(registered.body)).toMatchObject({ email, displayName: 'Swagger Reader', id: expect.any(String) });
+      Object.assign(reader, { email, id: JSON.parse(registered.body).id, password });
 
       // 2. POST /auth/login; the token is read from the response body panel.
       const login = await open('operations-auth-AuthController_login');
@@ -187,13 +206,7 @@ describeInBrowser('Swagger UI at /docs in Chromium', () => {
       expect(tokens).toMatchObject({ tokenType: 'Bearer', accessToken: expect.stringMatching(/^[\w-]+\.[\w-]+\.[\w-]+$/), sessionId: expect.any(String) });
 
       // 3. Authorize: paste the bearer token, authorize, close the dialog.
-      const modal = await authorizeDialog();
-      await modal.locator('input[type=text]').fill(tokens.accessToken);
-      await modal.locator('.modal-btn.auth.authorize').click();
-      // Once authorized, the dialog masks the value and offers "Logout" (aria-label "Remove authorization").
-      await modal.locator('button.modal-btn[aria-label="Remove authorization"]').waitFor();
-      await closeDialog(modal);
-      await page.locator('.auth-wrapper button.authorize.locked').waitFor();
+      await authorize(tokens.accessToken);
 
       // 4. GET /sessions with the pasted token.
       const sessions = await open('operations-sessions-SessionsController_list');
@@ -258,6 +271,55 @@ describeInBrowser('Swagger UI at /docs in Chromium', () => {
     }
   });
 
+  it('lists the admin operations under their own tag and runs them for an admin (signed in and authorized again after the walkthrough’s logout); GET /auth/events too', async () => {
+    expect(reader.id).toBeDefined();
+    try {
+      // The admin routes are documented under the "admin" tag, every one of them.
+      await page.locator('#operations-tag-admin').waitFor();
+      for (const name of ['listUserSessions', 'revokeUserSessions', 'listUserEvents', 'deactivate', 'reactivate', 'revokeSession', 'listByIp', 'revokeByIp']) {
+        await page.locator(`#operations-admin-AdminController_${name}`).waitFor();
+      }
+
+      // The walkthrough ended signed out: sign in again and authorize the new token.
+      const login = await open('operations-auth-AuthController_login');
+      await login.locator('textarea.body-param__text').fill(JSON.stringify({ email: reader.email, password: reader.password, deviceName: 'Swagger UI' }, null, 2));
+      const loggedIn = await execute(login, 'POST', '/auth/login');
+      expect(loggedIn.status).toBe('200');
+      const tokens = JSON.parse(loggedIn.body) as { accessToken: string; sessionId: string };
+      reader.sessionId = tokens.sessionId;
+      await authorize(tokens.accessToken);
+
+      // The signed-in reader becomes an admin over the owner connection (npm run users:grant-admin); the same token now works on /admin.
+      await setUserRole(t!.db.ownerUrl, reader.email!, 'admin');
+      const sessions = await open('operations-admin-AdminController_listUserSessions');
+      await sessions.locator('tr[data-param-name="userId"] input').fill(reader.id!);
+      const listed = await execute(sessions, 'GET', `/admin/users/${reader.id}/sessions`);
+      expect(listed.status).toBe('200');
+      const page1 = JSON.parse(listed.body) as { items: { id: string; userId: string }[]; nextCursor: string | null };
+      expect(page1.items).toEqual([expect.objectContaining({ id: reader.sessionId, userId: reader.id })]);
+
+      // By IP: the test client signed in from loopback.
+      const byIp = await open('operations-admin-AdminController_listByIp');
+      await byIp.locator('tr[data-param-name="ip"] input').fill('127.0.0.0/8');
+      const found = await execute(byIp, 'GET', '/admin/sessions');
+      expect(found.status).toBe('200');
+      expect((JSON.parse(found.body) as { items: { id: string }[] }).items.map((x) => x.id)).toContain(reader.sessionId);
+
+      // The caller's own audit log.
+      const events = await open('operations-auth-AuthEventsController_list');
+      const own = await execute(events, 'GET', '/auth/events');
+      expect(own.status).toBe('200');
+      expect((JSON.parse(own.body) as { items: { type: string }[] }).items.map((e) => e.type)).toEqual(
+        expect.arrayContaining(['auth.login.succeeded', 'user.role_changed']),
+      );
+    } catch (e) {
+      await mkdir(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: FAILURE_SCREENSHOT, fullPage: true }).catch(() => undefined);
+      await writeFile(FAILURE_DOM, await page.content().catch(() => '')).catch(() => undefined);
+      throw e;
+    }
+  });
+
   it('the journey raised no console errors or CSP violations, and no request failed but the walkthrough’s two 401s', async () => {
     // Guards against passing vacuously: the journey above must have reached the app.
     expect(appResponses).toEqual(
@@ -269,6 +331,9 @@ describeInBrowser('Swagger UI at /docs in Chromium', () => {
         { method: 'GET', path: '/sessions', status: 200 },
         { method: 'POST', path: '/auth/refresh', status: 200 },
         { method: 'POST', path: '/auth/logout', status: 204 },
+        { method: 'GET', path: `/admin/users/${reader.id}/sessions`, status: 200 },
+        { method: 'GET', path: '/admin/sessions', status: 200 },
+        { method: 'GET', path: '/auth/events', status: 200 },
       ]),
     );
     expect(await page.evaluate('window.__cspViolations')).toEqual([]);

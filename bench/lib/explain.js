@@ -107,6 +107,21 @@ async function explainHotPaths({ ownerUrl, runtimeUrl, user, setConfig = DEFAULT
     );
     const newSession = { id: randomUUID(), userId: user.userId, hash, createdAt: now, expiresAt: later };
     await add('S3', 'open session (insertSession)', SQL.insertSession(newSession), asUser(SQL.insertSession(newSession)));
+    // GET /admin/sessions?ip= (issue 14): the statement inside the SECURITY DEFINER function, run as the
+    // seeded user made admin for the call (rolled back), so its plan shows idx_sessions_ip_address or not.
+    const adminIp = `select count(*) from admin_list_sessions_by_ip('10.1.0.0/16', now(), null, null, 51)`;
+    await add(
+      'admin',
+      'sessions by IP (admin_list_sessions_by_ip), inside the SECURITY DEFINER function',
+      adminIp,
+      async () => {
+        if (!/^[0-9a-f-]{36}$/i.test(user.userId)) throw new Error('unexpected user id');
+        const asAdmin = `update users set role = 'admin' where id = '${user.userId}'; select set_config('${RLS_SETTING}', '${user.userId}', true); ${adminIp}`;
+        const [r] = await autoExplain(ownerUrl, [{ sql: asAdmin, rollback: true }]);
+        return r.plans.filter((p) => p.includes('public.sessions')).join('\n\n');
+      },
+      'owner session + auto_explain (nested statements), caller made admin in a rolled-back transaction',
+    );
   } finally {
     await rt.end().catch(() => undefined);
     await owner.end().catch(() => undefined);

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Post, Req, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, HttpStatus, Post, Req, Res, UseGuards } from '@nestjs/common';
 import { AuthRoutes } from './auth-routes.decorator';
 import {
   ApiConflictResponse,
@@ -9,15 +9,18 @@ import {
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import { ErrorDto } from '../core/error.dto';
 import { WithoutRlsTransaction } from '../core/decorators';
-import { ApiAuthenticated, ApiInvalidInput, ApiRateLimited, ApiStandardErrors } from '../core/api-responses';
+import { ApiAuthenticated, ApiInvalidInput, ApiRateLimited, ApiRefreshCookie, ApiStandardErrors } from '../core/api-responses';
 import { deviceFromRequest, userAgentOf } from '../sessions/device';
 import { ChangePasswordDto, LoginDto, RefreshDto, RegisterDto, TokensDto, UserDto } from './auth.dto';
 import { AuthService } from './auth.service';
 import { AuthPrincipal, CurrentUser, Public } from '../core/decorators';
 import { AuthRateLimitGuard, RateLimited } from './rate-limit';
+import { RefreshCookieCsrfGuard } from './csrf.guard';
+import { DeliveredTokens, RefreshCookies } from './refresh-cookie';
+import { BearerOrRefreshCookieGuard } from './refresh-cookie-auth.guard';
 
 /**
  * Register, login, refresh and password change are `@WithoutRlsTransaction()`: their services open
@@ -29,7 +32,10 @@ import { AuthRateLimitGuard, RateLimited } from './rate-limit';
 @AuthRoutes()
 @Controller('auth')
 export class AuthController {
-  constructor(private readonly auth: AuthService) {}
+  constructor(
+    private readonly auth: AuthService,
+    private readonly cookies: RefreshCookies,
+  ) {}
 
   @Public()
   @WithoutRlsTransaction()
@@ -51,13 +57,18 @@ export class AuthController {
   @HttpCode(HttpStatus.OK)
   @RateLimited('login')
   @UseGuards(AuthRateLimitGuard)
-  @ApiOperation({ summary: 'Sign in on a device', description: 'Opens a session and returns an access token and a refresh token.' })
+  @ApiOperation({
+    summary: 'Sign in on a device',
+    description: 'Opens a session and returns an access token and a refresh token (in the body, or as the refresh-token cookie: see `refreshTokenTransport`).',
+  })
   @ApiOkResponse({ type: TokensDto, description: 'Signed in: the tokens for the new session.' })
   @ApiInvalidInput(['deviceType must be one of: mobile, desktop, web, unknown'])
   @ApiUnauthorizedResponse({ type: ErrorDto, description: 'Unknown email, wrong password or inactive account (one answer for all).', example: { statusCode: 401, message: 'Invalid email or password', error: 'Unauthorized' } })
+  @ApiConflictResponse({ type: ErrorDto, description: 'SESSION_LIMIT_POLICY=deny and the account already has SESSION_MAX_PER_USER active sessions.', example: { statusCode: 409, message: 'Session limit reached: sign out another session first', error: 'Conflict' } })
   @ApiRateLimited()
-  login(@Body() body: LoginDto, @Req() req: Request): Promise<TokensDto> {
-    return this.auth.login(body, deviceFromRequest(req, body));
+  async login(@Body() body: LoginDto, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<DeliveredTokens> {
+    const by = this.cookies.forLogin(body.refreshTokenTransport);
+    return this.cookies.deliver(req, res, by, await this.auth.signIn(body, deviceFromRequest(req, body)));
   }
 
   @Public()
@@ -65,30 +76,46 @@ export class AuthController {
   @Post('refresh')
   @HttpCode(HttpStatus.OK)
   @RateLimited('refresh')
-  @UseGuards(AuthRateLimitGuard)
+  @UseGuards(RefreshCookieCsrfGuard, AuthRateLimitGuard)
   @ApiOperation({
     summary: 'Rotate the refresh token',
-    description: 'Returns new tokens. A repeat of the just-used token within the grace window gets the same new refresh token; an older one revokes the session.',
+    description:
+      'Returns new tokens. A repeat of the just-used token within the grace window gets the same new refresh token; an older one revokes the session. ' +
+      'A token sent in the refresh-token cookie is answered with the cookie (a refused one clears it).',
   })
+  @ApiRefreshCookie({ orAnonymous: true })
   @ApiOkResponse({ type: TokensDto, description: 'A new access token and a new refresh token for the same session.' })
   @ApiInvalidInput(['refreshToken must be shorter than or equal to 512 characters'])
   @ApiUnauthorizedResponse({ type: ErrorDto, description: 'Invalid, expired, revoked or reused refresh token.', example: { statusCode: 401, message: 'Invalid or expired refresh token', error: 'Unauthorized' } })
   @ApiRateLimited()
-  refresh(@Body() body: RefreshDto, @Req() req: Request): Promise<TokensDto> {
-    return this.auth.refresh(body.refreshToken, { userAgent: userAgentOf(req) });
+  async refresh(@Body() body: RefreshDto, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<DeliveredTokens> {
+    const { token, by } = await this.cookies.forRefresh(req, body);
+    return this.cookies.deliver(req, res, by, await this.cookies.clearOnRefusal(req, res, by, this.auth.rotate(token, { userAgent: userAgentOf(req) })));
   }
 
+  /** `@Public()` for the global guard: `BearerOrRefreshCookieGuard` authenticates (bearer token, else the cookie). */
+  @Public()
   @Post('logout')
   @HttpCode(HttpStatus.NO_CONTENT)
+  @UseGuards(RefreshCookieCsrfGuard, BearerOrRefreshCookieGuard)
   @ApiAuthenticated()
-  @ApiOperation({ summary: 'Sign out this session' })
+  @ApiRefreshCookie()
+  @ApiOperation({ summary: 'Sign out this session', description: 'The session of the bearer token or, without one, of the refresh-token cookie. Clears the cookie.' })
   @ApiNoContentResponse({
     description:
       'The current session is revoked; its access and refresh tokens stop working. In Swagger UI, then open **Authorize** and ' +
       'click **Logout**: until you do, the UI keeps sending the revoked token, and protected routes answer 401.',
   })
-  logout(@CurrentUser() me: AuthPrincipal): Promise<void> {
-    return this.auth.logout(me);
+  async logout(@CurrentUser() me: AuthPrincipal | undefined, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<void> {
+    const cookie = this.cookies.read(req);
+    if (me) {
+      await this.auth.logout(me);
+      if (cookie !== undefined && this.cookies.belongsTo(cookie, me.sessionId)) this.cookies.clear(req, res);
+      return;
+    }
+    // No bearer token: BearerOrRefreshCookieGuard let the request through because it carries the cookie.
+    await this.cookies.clearOnRefusal(req, res, 'cookie', this.auth.logoutWithRefreshToken(cookie!));
+    this.cookies.clear(req, res);
   }
 
   @Get('me')

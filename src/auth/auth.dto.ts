@@ -87,13 +87,31 @@ export class LoginDto {
   @IsOptional()
   @IsIn(DEVICE_TYPES, { message: `deviceType must be one of: ${DEVICE_TYPES.join(', ')}` })
   deviceType?: DeviceType;
+
+  @ApiPropertyOptional({
+    enum: ['body', 'cookie'],
+    example: 'cookie',
+    description:
+      'Where the refresh token goes: `body` (the JSON response) or `cookie` (an HttpOnly, SameSite=Strict cookie, ' +
+      'for browser apps). Only a service with REFRESH_TOKEN_TRANSPORT=both lets the client choose (default body); ' +
+      'otherwise only its own transport is accepted.',
+  })
+  @IsOptional()
+  @IsIn(['body', 'cookie'], { message: 'refreshTokenTransport must be one of: body, cookie' })
+  refreshTokenTransport?: 'body' | 'cookie';
 }
 
 export class RefreshDto {
-  @ApiProperty({ example: 'EXAMPLE-not-a-real-refresh-token.EXAMPLEMAC', description: 'The refreshToken from the last login or refresh.' })
+  @ApiPropertyOptional({
+    example: 'EXAMPLE-not-a-real-refresh-token.EXAMPLEMAC',
+    description:
+      'The refreshToken from the last login or refresh. Required, unless the refresh token travels in the cookie ' +
+      '(REFRESH_TOKEN_TRANSPORT=cookie: leave it out; =both: leave it out to use the cookie).',
+  })
+  @IsOptional()
   @IsString()
   @MaxLength(512)
-  refreshToken!: string;
+  refreshToken?: string;
 }
 
 export class ChangePasswordDto {
@@ -110,7 +128,10 @@ export class TokensDto {
   @ApiProperty({ example: 'eyJhbGciOiJIUzI1NiJ9.EXAMPLE-ACCESS-TOKEN.NOT-A-REAL-SIGNATURE', description: 'Short-lived JWT for the Authorization: Bearer header.' })
   accessToken!: string;
 
-  @ApiProperty({ example: 'EXAMPLE-not-a-real-refresh-token.EXAMPLEMAC', description: 'Single-use: each refresh returns a new one.' })
+  @ApiPropertyOptional({
+    example: 'EXAMPLE-not-a-real-refresh-token.EXAMPLEMAC',
+    description: 'Single-use: each refresh returns a new one. Absent when it is set as the refresh-token cookie instead.',
+  })
   refreshToken!: string;
 
   @ApiProperty({ enum: ['Bearer'], example: 'Bearer' })

@@ -10,7 +10,7 @@ import type { ResourceServerOptions } from './remote-jwks';
  *   AuthModule.forRootAsync({ imports: [ConfigModule], inject: [ConfigService], useFactory: (c) => ({...}) })
  *
  * Global (its guard, RlsContext and services are injectable anywhere). Routes: /auth/*, /sessions/*,
- * /.well-known/jwks.json, optionally under `routePrefix`. Options: `AuthModuleOptions` (omitted ones
+ * /admin/*, /.well-known/jwks.json, optionally under `routePrefix`. Options: `AuthModuleOptions` (omitted ones
  * take `AUTH_DEFAULTS`) and, beside them, `AuthModuleExtras`. What it is made of: `auth.providers.ts`.
  */
 @Module({})

@@ -5,6 +5,8 @@ import { PassportModule } from '@nestjs/passport';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { MikroOrmModule } from '@mikro-orm/nestjs';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
+import { AdminModule } from '../admin/admin.module';
+import { AuditModule } from '../audit/audit.module';
 import { AppExceptionFilter } from '../core/app-exception.filter';
 import { Clock } from '../core/clock';
 import { PrincipalCheck } from '../core/principal';
@@ -16,7 +18,9 @@ import { SessionsModule } from '../sessions/sessions.module';
 import { UsersModule } from '../users/users.module';
 import { AccessTokenKeys, LocalAccessTokenKeys } from './access-token-keys';
 import { AccessTokenService } from './access-token.service';
+import { AdminController } from './admin.controller';
 import { AuthController } from './auth.controller';
+import { AuthEventsController } from './auth-events.controller';
 import type { AuthModuleExtras } from './auth.module-definition';
 import { AuthService } from './auth.service';
 import { JwksController } from './jwks.controller';
@@ -24,7 +28,10 @@ import { JwtAuthGuard } from './jwt-auth.guard';
 import { JwtStrategy } from './jwt.strategy';
 import { LoginFailureLimiter } from './login-failures';
 import { runtimeOrmOptions } from './orm-options';
+import { RefreshCookieCsrfGuard } from './csrf.guard';
 import { AuthRateLimitGuard, rateLimitOptions } from './rate-limit';
+import { RefreshCookies } from './refresh-cookie';
+import { BearerOrRefreshCookieGuard } from './refresh-cookie-auth.guard';
 import { SessionsController } from './sessions.controller';
 
 /** Where `AuthModule.forRoot` puts its options as given; everything else injects the resolved `AuthSettings`. */
@@ -54,12 +61,15 @@ const providers: Provider[] = [
   JwtAuthGuard,
   AuthRateLimitGuard,
   LoginFailureLimiter,
+  RefreshCookies,
+  RefreshCookieCsrfGuard,
+  BearerOrRefreshCookieGuard,
   RlsInterceptor,
   { provide: PrincipalCheck, useClass: RlsPrincipalCheck },
 ];
 
 /** What a host app may inject (the module is global). */
-const exported = [AuthSettings, Clock, RlsContext, AccessTokenKeys, AuthService, JwtAuthGuard, PrincipalCheck, RlsInterceptor, UsersModule, SessionsModule];
+const exported = [AuthSettings, Clock, RlsContext, AccessTokenKeys, AuthService, JwtAuthGuard, PrincipalCheck, RlsInterceptor, UsersModule, SessionsModule, AuditModule, AdminModule];
 
 /** `AuthModule.forRoot`/`forRootAsync`: the builder's options provider plus everything the module is made of. */
 export function authModuleParts(definition: DynamicModule, extras: AuthModuleExtras): DynamicModule {
@@ -74,9 +84,11 @@ export function authModuleParts(definition: DynamicModule, extras: AuthModuleExt
       ThrottlerModule.forRootAsync({ inject: [AuthSettings], useFactory: rateLimitOptions }),
       UsersModule,
       SessionsModule,
+      AuditModule,
+      AdminModule,
       ...(extras.routePrefix ? [RouterModule.register([{ path: extras.routePrefix, module: definition.module }])] : []),
     ],
-    controllers: [AuthController, SessionsController, JwksController],
+    controllers: [AuthController, AuthEventsController, SessionsController, AdminController, JwksController],
     providers: [
       ...(definition.providers ?? []),
       { provide: AuthSettings, useFactory: resolveAuthSettings, inject: [AUTH_MODULE_OPTIONS] },

@@ -40,6 +40,8 @@ export const VARIABLES: readonly Variable[] = [
   },
   // No default: unset means off in production, on elsewhere (loadConfig).
   { name: 'DOCS_ENABLED', path: 'http.docsEnabled', kind: 'boolean' },
+  // Serve the example web client (examples/web) at /example/; `npm run example:web` turns it on.
+  { name: 'EXAMPLE_WEB_ENABLED', path: 'http.exampleWebEnabled', kind: 'boolean', default: false },
   { name: 'LOG_LEVEL', path: 'logging.level', kind: 'string', default: 'info', check: oneOf(LOG_LEVELS) },
   // Database: the owner connection, the runtime role, the embedded server
   { name: 'DATABASE_URL', path: 'database.url', kind: 'string', check: POSTGRES_URL },
@@ -65,11 +67,15 @@ export const VARIABLES: readonly Variable[] = [
   { name: 'REFRESH_TOKEN_SECRET', path: 'auth.refreshToken.secret', kind: 'string' },
   { name: 'REFRESH_TOKEN_TTL', path: 'auth.refreshToken.ttlSeconds', kind: 'integer' },
   { name: 'REFRESH_GRACE_SECONDS', path: 'auth.refreshToken.graceSeconds', kind: 'integer' },
+  { name: 'REFRESH_TOKEN_TRANSPORT', path: 'auth.refreshToken.transport', kind: 'string' },
   { name: 'SESSION_IDLE_TIMEOUT', path: 'auth.sessions.idleTimeoutSeconds', kind: 'integer' },
   { name: 'SESSION_ABSOLUTE_LIFETIME', path: 'auth.sessions.absoluteLifetimeSeconds', kind: 'integer' },
   { name: 'SESSION_RETENTION', path: 'auth.sessions.retentionSeconds', kind: 'integer' },
   { name: 'PURGE_INTERVAL_SECONDS', path: 'auth.sessions.purgeIntervalSeconds', kind: 'integer' },
   { name: 'PURGE_BATCH_SIZE', path: 'auth.sessions.purgeBatchSize', kind: 'integer' },
+  { name: 'SESSION_MAX_PER_USER', path: 'auth.sessions.maxPerUser', kind: 'integer' },
+  { name: 'SESSION_LIMIT_POLICY', path: 'auth.sessions.limitPolicy', kind: 'string' },
+  { name: 'AUDIT_RETENTION', path: 'auth.audit.retentionSeconds', kind: 'integer' },
   { name: 'BCRYPT_COST', path: 'auth.bcryptCost', kind: 'integer' },
   { name: 'RATE_LIMIT_WINDOW_SECONDS', path: 'auth.rateLimit.windowSeconds', kind: 'integer' },
   { name: 'RATE_LIMIT_LOGIN_PER_IP', path: 'auth.rateLimit.loginPerIp', kind: 'integer' },

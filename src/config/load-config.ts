@@ -84,6 +84,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 
   c.http.trustProxy = parseTrustProxy(c.http.trustProxy);
   c.http.corsOrigins = String(c.http.corsOrigins).split(',').map((o) => o.trim()).filter(Boolean);
+  // The origins CORS lets in may also use the refresh-token cookie (the CSRF check lets them through).
+  c.auth.refreshToken.allowedOrigins = c.http.corsOrigins;
+  if (c.http.exampleWebEnabled && (c.auth.refreshToken.transport ?? 'body') === 'body') {
+    c.warnings.push('EXAMPLE_WEB_ENABLED: the example web client signs in with the refresh-token cookie, which REFRESH_TOKEN_TRANSPORT=body does not set (use cookie or both)');
+  }
   // Off by default in production: it describes every route to anyone, and no production client needs it.
   c.http.docsEnabled ??= !production;
 

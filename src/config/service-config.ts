@@ -20,6 +20,8 @@ export interface ServiceConfig {
     corsOrigins: string[];
     /** Serve Swagger UI at /docs and the OpenAPI document at /docs-json (default: off in production, on elsewhere). */
     docsEnabled: boolean;
+    /** Serve the example web client (examples/web) at /example/ (default off). */
+    exampleWebEnabled: boolean;
   };
   logging: { level: (typeof LOG_LEVELS)[number] };
   database: {

@@ -2,14 +2,17 @@ import { applyDecorators } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
+  ApiForbiddenResponse,
+  ApiSecurity,
   ApiServiceUnavailableResponse,
   ApiTooManyRequestsResponse,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import { ErrorDto } from './error.dto';
 
-/** The OpenAPI security scheme of the bearer access token. */
+/** The OpenAPI security schemes: the bearer access token, and the refresh-token cookie. */
 export const BEARER_SCHEME = 'bearer';
+export const REFRESH_COOKIE_SCHEME = 'refreshCookie';
 
 /**
  * A 400 for a route that takes input (a body, a path id, a query), with `message` as the route
@@ -48,5 +51,21 @@ export const ApiRateLimited = (): MethodDecorator & ClassDecorator =>
       description: 'Too many attempts; the Retry-After header says how many seconds to wait.',
       headers: { 'Retry-After': { description: 'Seconds until the limit resets', schema: { type: 'integer' } } },
       example: { statusCode: 429, message: 'Too many requests, try again later', error: 'Too Many Requests' },
+    }),
+  );
+
+/**
+ * A route the refresh-token cookie can authenticate, as an alternative to what else it documents
+ * (`orAnonymous`: a request without credentials, e.g. with the token in its body, is also valid);
+ * with the cross-site refusal.
+ */
+export const ApiRefreshCookie = (options: { orAnonymous?: boolean } = {}): MethodDecorator =>
+  applyDecorators(
+    ...(options.orAnonymous ? [ApiSecurity({})] : []),
+    ApiSecurity(REFRESH_COOKIE_SCHEME),
+    ApiForbiddenResponse({
+      type: ErrorDto,
+      description: 'The request carries the refresh-token cookie but comes from another site or a not-allowed Origin (CSRF defence); nothing was changed.',
+      example: { statusCode: 403, message: 'Cross-site request refused', error: 'Forbidden' },
     }),
   );

@@ -10,6 +10,13 @@ export enum AppErrorCode {
   SESSION_NOT_FOUND = 'SESSION_NOT_FOUND',
   EMAIL_TAKEN = 'EMAIL_TAKEN',
   WRONG_PASSWORD = 'WRONG_PASSWORD',
+  /** The caller is not an active admin (decided by the database, `auth_is_admin()`). */
+  ADMIN_REQUIRED = 'ADMIN_REQUIRED',
+  USER_NOT_FOUND = 'USER_NOT_FOUND',
+  /** SESSION_LIMIT_POLICY=deny and the account already has SESSION_MAX_PER_USER active sessions. */
+  SESSION_LIMIT_REACHED = 'SESSION_LIMIT_REACHED',
+  INVALID_CURSOR = 'INVALID_CURSOR',
+  INVALID_NETWORK = 'INVALID_NETWORK',
 }
 
 const STATUS: Record<AppErrorCode, [HttpStatus, string]> = {
@@ -20,6 +27,11 @@ const STATUS: Record<AppErrorCode, [HttpStatus, string]> = {
   [AppErrorCode.SESSION_NOT_FOUND]: [HttpStatus.NOT_FOUND, 'Session not found'],
   [AppErrorCode.EMAIL_TAKEN]: [HttpStatus.CONFLICT, 'Email is already registered'],
   [AppErrorCode.WRONG_PASSWORD]: [HttpStatus.UNAUTHORIZED, 'Current password is incorrect'],
+  [AppErrorCode.ADMIN_REQUIRED]: [HttpStatus.FORBIDDEN, 'Admin role required'],
+  [AppErrorCode.USER_NOT_FOUND]: [HttpStatus.NOT_FOUND, 'User not found'],
+  [AppErrorCode.SESSION_LIMIT_REACHED]: [HttpStatus.CONFLICT, 'Session limit reached: sign out another session first'],
+  [AppErrorCode.INVALID_CURSOR]: [HttpStatus.BAD_REQUEST, 'Invalid cursor'],
+  [AppErrorCode.INVALID_NETWORK]: [HttpStatus.BAD_REQUEST, 'ip must be an IP address or a CIDR subnet'],
 };
 
 /**

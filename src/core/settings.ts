@@ -1,7 +1,14 @@
 import { createPrivateKey, createPublicKey, JsonWebKey } from 'node:crypto';
+import { normaliseOrigin } from './origins';
 
 export const ACCESS_TOKEN_ALGORITHMS = ['HS256', 'ES256'] as const;
 export type AccessTokenAlgorithm = (typeof ACCESS_TOKEN_ALGORITHMS)[number];
+/** How refresh tokens travel: JSON bodies (default), an HttpOnly cookie, or either (the client chooses at login). */
+export const REFRESH_TOKEN_TRANSPORTS = ['body', 'cookie', 'both'] as const;
+export type RefreshTokenTransport = (typeof REFRESH_TOKEN_TRANSPORTS)[number];
+/** What a sign-in does when the account already has `sessions.maxPerUser` active sessions. */
+export const SESSION_LIMIT_POLICIES = ['evict_oldest', 'deny'] as const;
+export type SessionLimitPolicy = (typeof SESSION_LIMIT_POLICIES)[number];
 
 /** A retired signing key's public JWK. `rotatedAt` (ISO 8601): when it stopped signing. */
 export type PreviousPublicKey = JsonWebKey & { kid: string; rotatedAt?: string };
@@ -37,7 +44,21 @@ export abstract class AuthSettings {
     audience: string;
     ttlSeconds: number;
   };
-  refreshToken!: { secret: string; ttlSeconds: number; graceSeconds: number };
+  refreshToken!: {
+    secret: string;
+    ttlSeconds: number;
+    graceSeconds: number;
+    /**
+     * `body` (default): in JSON bodies only. `cookie`: in an HttpOnly, SameSite=Strict cookie only, never in a
+     * body. `both`: a login chooses with `refreshTokenTransport`; a refresh answers the way the token came.
+     */
+    transport: RefreshTokenTransport;
+    /**
+     * Origins (`https://app.example.com`) besides the service's own whose browser requests may use the cookie;
+     * any other `Origin` is refused (403). Normalised (lower case, default port left out). The service passes CORS_ORIGINS.
+     */
+    allowedOrigins: string[];
+  };
   sessions!: {
     idleTimeoutSeconds: number;
     absoluteLifetimeSeconds: number;
@@ -46,6 +67,14 @@ export abstract class AuthSettings {
     /** 0: no purge timer (run `npm run sessions:purge` from a scheduler instead). */
     purgeIntervalSeconds: number;
     purgeBatchSize: number;
+    /** Active sessions one account may have (0: no cap). */
+    maxPerUser: number;
+    /** At the cap: revoke the least recently used (`session_limit`), or refuse the sign-in (409). */
+    limitPolicy: SessionLimitPolicy;
+  };
+  audit!: {
+    /** Audit rows older than this are trimmed by the purge (0: kept forever). */
+    retentionSeconds: number;
   };
   bcryptCost!: number;
   rateLimit!: RateLimitSettings;
@@ -63,15 +92,24 @@ type DeepPartial<T> = { [K in keyof T]?: T[K] extends (infer E)[] ? E[] : T[K] e
  * `AUTH_ENTITIES`).
  */
 export type AuthModuleOptions = DeepPartial<Omit<AuthSettings, 'refreshToken' | 'database'>> & {
-  refreshToken: { secret: string; ttlSeconds?: number; graceSeconds?: number };
+  refreshToken: { secret: string; ttlSeconds?: number; graceSeconds?: number; transport?: RefreshTokenTransport; allowedOrigins?: string[] };
   database?: { url: string; poolMax?: number; acquireTimeoutMs?: number; statementTimeoutMs?: number };
 };
 
 /** The one set of defaults, for host apps and for the standalone service (whose environment maps onto these options). */
 export const AUTH_DEFAULTS = {
   accessToken: { algorithm: 'HS256', secret: '', previousPublicKeys: [], issuer: 'nest-rls-auth', audience: 'nest-rls-auth', ttlSeconds: 900 },
-  refreshToken: { ttlSeconds: 30 * 86_400, graceSeconds: 10 },
-  sessions: { idleTimeoutSeconds: 14 * 86_400, absoluteLifetimeSeconds: 90 * 86_400, retentionSeconds: 30 * 86_400, purgeIntervalSeconds: 3600, purgeBatchSize: 5000 },
+  refreshToken: { ttlSeconds: 30 * 86_400, graceSeconds: 10, transport: 'body', allowedOrigins: [] },
+  sessions: {
+    idleTimeoutSeconds: 14 * 86_400,
+    absoluteLifetimeSeconds: 90 * 86_400,
+    retentionSeconds: 30 * 86_400,
+    purgeIntervalSeconds: 3600,
+    purgeBatchSize: 5000,
+    maxPerUser: 0,
+    limitPolicy: 'evict_oldest',
+  },
+  audit: { retentionSeconds: 90 * 86_400 },
   bcryptCost: 12,
   rateLimit: { windowSeconds: 60, loginPerIp: 20, loginPerAccount: 5, registerPerIp: 10, refreshPerIp: 120, passwordPerIp: 10, passwordPerUser: 5 },
   database: { poolMax: 10, acquireTimeoutMs: 5000, statementTimeoutMs: 10_000 },
@@ -101,11 +139,20 @@ const RULES: Record<string, Rule> = {
   'accessToken.ttlSeconds': integer(30, 86_400),
   'refreshToken.ttlSeconds': integer(60),
   'refreshToken.graceSeconds': integer(0, 300),
+  'refreshToken.transport': oneOf(REFRESH_TOKEN_TRANSPORTS),
+  'refreshToken.allowedOrigins': (v) => {
+    if (!Array.isArray(v)) return 'must be an array of http(s) origins';
+    const bad = v.find((o) => typeof o !== 'string' || !normaliseOrigin(o));
+    return bad === undefined ? undefined : `holds ${JSON.stringify(bad)}, which is not an http(s) origin`;
+  },
   'sessions.idleTimeoutSeconds': integer(60),
   'sessions.absoluteLifetimeSeconds': integer(60),
   'sessions.retentionSeconds': integer(0),
   'sessions.purgeIntervalSeconds': integer(0),
   'sessions.purgeBatchSize': integer(1, 100_000),
+  'sessions.maxPerUser': integer(0, 100_000),
+  'sessions.limitPolicy': oneOf(SESSION_LIMIT_POLICIES),
+  'audit.retentionSeconds': integer(0),
   bcryptCost: integer(4, 15),
   'rateLimit.windowSeconds': integer(1, 86_400),
   'rateLimit.loginPerIp': integer(1),
@@ -136,8 +183,9 @@ export function resolveAuthSettings(options: AuthModuleOptions): AuthSettings {
   const d = AUTH_DEFAULTS;
   const settings: AuthSettings = {
     accessToken: { ...d.accessToken, previousPublicKeys: [...d.accessToken.previousPublicKeys], ...defined(options.accessToken) },
-    refreshToken: { ...d.refreshToken, ...defined(options.refreshToken), secret: options.refreshToken?.secret ?? '' },
+    refreshToken: { ...d.refreshToken, allowedOrigins: [], ...defined(options.refreshToken), secret: options.refreshToken?.secret ?? '' },
     sessions: { ...d.sessions, ...defined(options.sessions) },
+    audit: { ...d.audit, ...defined(options.audit) },
     bcryptCost: options.bcryptCost ?? d.bcryptCost,
     rateLimit: { ...d.rateLimit, ...defined(options.rateLimit) },
     database: options.database && { ...d.database, ...defined(options.database), url: options.database.url },
@@ -169,6 +217,7 @@ export function resolveAuthSettings(options: AuthModuleOptions): AuthSettings {
     problems.push({ path: 'sessions.absoluteLifetimeSeconds', message: 'must be at least the idle timeout' });
   }
   if (problems.length) throw new SettingsError(problems);
+  settings.refreshToken.allowedOrigins = settings.refreshToken.allowedOrigins.map((o) => normaliseOrigin(o)!);
   return settings;
 }
 

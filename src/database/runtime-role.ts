@@ -17,8 +17,8 @@ const RETRYABLE = new Set(['XX000', '23505', '42710', '40001', '40P01']);
  * unqualified queries), and wherever they are, by the policies the migrations put on them.
  */
 const APP_TABLES = `select c.oid, c.relowner from pg_catalog.pg_class c
-   where c.oid in (pg_catalog.to_regclass('users'), pg_catalog.to_regclass('sessions'))
-      or c.oid in (select p.polrelid from pg_catalog.pg_policy p where p.polname in ('users_self_isolation', 'sessions_user_isolation'))`;
+   where c.oid in (pg_catalog.to_regclass('users'), pg_catalog.to_regclass('sessions'), pg_catalog.to_regclass('auth_events'))
+      or c.oid in (select p.polrelid from pg_catalog.pg_policy p where p.polname in ('users_self_isolation', 'sessions_user_isolation', 'auth_events_own_read'))`;
 
 /**
  * One row per way the target roles can get past Row Level Security, plus one `connected` row that

@@ -1,6 +1,6 @@
 import { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
-import { BEARER_SCHEME } from '../core/api-responses';
+import { BEARER_SCHEME, REFRESH_COOKIE_SCHEME } from '../core/api-responses';
 
 export const DOCS_PATH = 'docs';
 
@@ -15,6 +15,19 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     )
     .setVersion('0.1.0')
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The `accessToken` from /auth/login or /auth/refresh' }, BEARER_SCHEME)
+    .addCookieAuth(
+      'refresh_token',
+      {
+        type: 'apiKey',
+        in: 'cookie',
+        name: 'refresh_token',
+        description:
+          'The refresh token as an HttpOnly, SameSite=Strict cookie (REFRESH_TOKEN_TRANSPORT=cookie or both), set by ' +
+          '/auth/login and /auth/refresh. Named `__Host-refresh_token` (and `Secure`) when the service is reached over HTTPS. ' +
+          'A request carrying it from another site, or from an Origin that is not the service\'s own or in CORS_ORIGINS, is refused (403).',
+      },
+      REFRESH_COOKIE_SCHEME,
+    )
     .build();
   return SwaggerModule.createDocument(app, config);
 }

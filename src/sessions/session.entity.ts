@@ -13,6 +13,9 @@ export const REVOCATION_REASONS = [
   'refresh_token_reuse',
   'idle_timeout',
   'admin_action',
+  // Migration 000007: an admin revoking by IP, and the per-user session cap (SESSION_MAX_PER_USER).
+  'suspicious_activity',
+  'session_limit',
 ] as const;
 export type RevocationReason = (typeof REVOCATION_REASONS)[number];
 

@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectRepository } from '@mikro-orm/nestjs';
+import { AuditLogService } from '../audit/audit-log.service';
 import { AuthSettings } from '../core/settings';
 import { RlsContext } from '../database/rls.context';
 import { Session } from './session.entity';
@@ -8,7 +9,7 @@ import { SessionsRepository } from './sessions.repository';
 /**
  * Deletes sessions that expired or were revoked more than SESSION_RETENTION seconds ago, in batches
  * of PURGE_BATCH_SIZE (one short transaction each), every PURGE_INTERVAL_SECONDS and on demand
- * (`npm run sessions:purge`).
+ * (`npm run sessions:purge`); then, the same way, audit events older than AUDIT_RETENTION.
  */
 @Injectable()
 export class SessionsPurgeService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -20,6 +21,7 @@ export class SessionsPurgeService implements OnApplicationBootstrap, OnApplicati
     @InjectRepository(Session) private readonly sessions: SessionsRepository,
     private readonly rls: RlsContext,
     private readonly config: AuthSettings,
+    private readonly audit: AuditLogService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -37,7 +39,7 @@ export class SessionsPurgeService implements OnApplicationBootstrap, OnApplicati
     await this.running?.catch(() => undefined);
   }
 
-  /** Runs batches until one comes back short. Returns how many rows were removed. */
+  /** Runs batches until one comes back short. Returns how many sessions were removed. */
   purge(): Promise<number> {
     this.running ??= this.purgeAll().finally(() => (this.running = undefined));
     return this.running;
@@ -52,6 +54,7 @@ export class SessionsPurgeService implements OnApplicationBootstrap, OnApplicati
       if (removed < purgeBatchSize) break;
     }
     if (total > 0) this.logger.log(`Purged ${total} ended sessions`);
+    await this.audit.purge(this.config.audit.retentionSeconds, purgeBatchSize);
     return total;
   }
 }

@@ -133,6 +133,33 @@ export class SessionsRepository extends EntityRepository<Session> {
     return rows.map((r) => r.id);
   }
 
+  /**
+   * Makes the sign-ins of one account take turns until their transactions end (the session cap): a
+   * transaction-scoped advisory lock on the user id, in a key space of its own. Row locks cannot do
+   * it: the account row is already held FOR SHARE by every sign-in, and upgrading those would deadlock.
+   */
+  async lockForNewSession(userId: string): Promise<void> {
+    await query(this.getEntityManager(), "select pg_advisory_xact_lock(hashtext('nest-rls-auth session cap'), hashtext(?))", [userId]);
+  }
+
+  /** How many active (unrevoked, unexpired) sessions the current user has. */
+  async countActive(now: Date): Promise<number> {
+    const rows = await query<{ n: number }>(this.getEntityManager(), 'select count(*)::int as n from sessions where is_revoked = false and expires_at > ?', [now]);
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /** Revokes the current user's `count` least recently used active sessions; returns their ids. */
+  async revokeLeastRecentlyUsed(count: number, reason: RevocationReason, now: Date): Promise<string[]> {
+    const rows = await query<{ id: string }>(
+      this.getEntityManager(),
+      `update sessions set is_revoked = true, revoked_at = greatest(?::timestamptz, created_at), revoked_reason = ?
+        where id in (select id from sessions where is_revoked = false and expires_at > ? order by last_used_at asc, id asc limit ?)
+        returning id`,
+      [now, reason, now, count],
+    );
+    return rows.map((r) => r.id);
+  }
+
   /** One batch of the purge, through the SECURITY DEFINER door (it sees every user's rows). */
   async purgeBatch(retentionSeconds: number, limit: number): Promise<number> {
     const em = this.getEntityManager();

@@ -1,6 +1,9 @@
-import { EntityRepositoryType } from '@mikro-orm/core';
+import { EntityRepositoryType, type Opt } from '@mikro-orm/core';
 import { Entity, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
 import { UsersRepository } from './users.repository';
+
+export const USER_ROLES = ['user', 'admin'] as const;
+export type UserRole = (typeof USER_ROLES)[number];
 
 /** Mirror of `users` (migration 000001). */
 @Entity({ tableName: 'users', repository: () => UsersRepository })
@@ -21,6 +24,10 @@ export class User {
 
   @Property({ type: 'boolean', columnType: 'boolean', default: true })
   isActive: boolean = true;
+
+  /** Migration 000007. Set only over the owner connection (npm run users:grant-admin); the runtime cannot write it. */
+  @Property({ type: 'text', columnType: 'text', default: 'user' })
+  role: Opt<UserRole> = 'user';
 
   @Property({ type: 'datetime', columnType: 'timestamptz', defaultRaw: 'now()' })
   passwordChangedAt!: Date;

@@ -1,6 +1,7 @@
 import { INestApplication, RequestMethod } from '@nestjs/common';
-import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
+import { GUARDS_METADATA, METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { DiscoveryService, MetadataScanner, ModulesContainer, Reflector } from '@nestjs/core';
+import { RefreshCookieCsrfGuard } from '../../src/auth/csrf.guard';
 import { IS_PUBLIC } from '../../src/core/decorators';
 
 export interface AppRoute {
@@ -11,6 +12,8 @@ export interface AppRoute {
   /** As Nest's router matches it: `/sessions/:id`. */
   path: string;
   isPublic: boolean;
+  /** The route runs the CSRF guard: the refresh-token cookie can authenticate it. */
+  acceptsRefreshCookie: boolean;
 }
 
 /** `/auth/`, `login` → `/auth/login`; no trailing slash. */
@@ -46,10 +49,11 @@ export function appRoutes(app: INestApplication): AppRoute[] {
         if (handlerPath === undefined) continue; // not a route handler
         const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod];
         const isPublic = reflector.getAllAndOverride<boolean>(IS_PUBLIC, [handler, controller]) === true;
+        const acceptsRefreshCookie = reflector.getAllAndMerge<unknown[]>(GUARDS_METADATA, [handler, controller]).includes(RefreshCookieCsrfGuard);
         for (const sub of asList(handlerPath)) {
           const path = joinPath(globalPrefix, prefix, sub);
           const key = `${method} ${path}`;
-          routes.set(key, { key, method, path, isPublic });
+          routes.set(key, { key, method, path, isPublic, acceptsRefreshCookie });
         }
       }
     }

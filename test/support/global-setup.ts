@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedDatabase } from '../../src/database/embedded-postgres';
 import { freePort } from './net';
+import { createTestDatabase } from './test-database';
 
 declare global {
   var __NRA_EMBEDDED__: { db: EmbeddedDatabase; dir: string } | undefined;
@@ -16,6 +17,7 @@ declare global {
 export default async function globalSetup(): Promise<void> {
   if (process.env.TEST_DATABASE_URL) {
     process.env.NRA_TEST_SERVER_URL = process.env.TEST_DATABASE_URL;
+    await provisionTestRole();
     return;
   }
   const dir = await mkdtemp(join(tmpdir(), 'nra-test-pg-'));
@@ -23,4 +25,15 @@ export default async function globalSetup(): Promise<void> {
   const db = new EmbeddedDatabase({ dir: join(dir, 'data'), port: await freePort(), database: 'postgres' });
   process.env.NRA_TEST_SERVER_URL = await db.start();
   globalThis.__NRA_EMBEDDED__ = { db, dir };
+  await provisionTestRole();
+}
+
+/**
+ * Creates the shared runtime role (TEST_APP_USER) once, before the test files run in parallel. Left
+ * to the first test files, two of them could both find it missing: one creates it, marked for its
+ * own database, and the other then refuses it as another database's role.
+ */
+async function provisionTestRole(): Promise<void> {
+  const db = await createTestDatabase();
+  await db.drop();
 }
