@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { setUserRole } from '../src/users/user-roles';
 import { bearer, login, newUser, TestUser, Tokens } from './support/factories';
-import { appRoutes } from './support/routes';
+import { appRoutes } from './support/app-routes';
 import { createTestApp, TestApp } from './support/test-app';
 
 const ROOT = join(__dirname, '..');
@@ -27,13 +27,13 @@ function usersRoleCli(ownerUrl: string, command: 'grant-admin' | 'revoke-admin',
 /** The admin routes the issue specifies; the route checks below cover whatever Nest serves beyond them too. */
 const SPECIFIED_ADMIN_ROUTES = [
   'DELETE /admin/sessions',
-  'DELETE /admin/sessions/{sessionId}',
-  'DELETE /admin/users/{userId}/sessions',
+  'DELETE /admin/sessions/:sessionId',
+  'DELETE /admin/users/:userId/sessions',
   'GET /admin/sessions',
-  'GET /admin/users/{userId}/events',
-  'GET /admin/users/{userId}/sessions',
-  'POST /admin/users/{userId}/deactivate',
-  'POST /admin/users/{userId}/reactivate',
+  'GET /admin/users/:userId/events',
+  'GET /admin/users/:userId/sessions',
+  'POST /admin/users/:userId/deactivate',
+  'POST /admin/users/:userId/reactivate',
 ];
 
 describe('admin API (/admin)', () => {
@@ -69,7 +69,7 @@ describe('admin API (/admin)', () => {
     const plain = await newUser(t.http);
     const plainTokens = await login(t.http, plain);
     const fill = (path: string) =>
-      path.replace('{userId}', target.id).replace('{sessionId}', targetTokens.sessionId).replace(/\{[^}]+\}/g, randomUUID());
+      path.replace(':userId', target.id).replace(':sessionId', targetTokens.sessionId).replace(/:[A-Za-z]+/g, randomUUID());
     const method = (m: string) => m.toLowerCase() as 'get' | 'post' | 'delete' | 'patch' | 'put';
 
     const answers: string[] = [];

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { Browser, chromium, Locator, Page } from 'playwright-core';
 import { setUserRole } from '../src/users/user-roles';
 import { uniqueEmail } from './support/factories';
 import { createTestApp, TestApp } from './support/test-app';
+import { CHROMIUM, describeInBrowser as chromiumSuite, requireChromium } from './support/chromium';
 
 /**
  * Swagger UI in a real (headless) Chromium: the README's walkthrough ("Try it in Swagger UI") step by
@@ -15,23 +16,13 @@ import { createTestApp, TestApp } from './support/test-app';
  * Uses Debian's Chromium (`apt-get install -y chromium`, or another build via CHROMIUM_PATH);
  * playwright-core never downloads a browser.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const IN_CI = process.env.CI === 'true';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const ARTIFACTS = join(__dirname, '..', 'test-artifacts');
 const SCREENSHOT = join(ARTIFACTS, 'swagger-ui.png');
 const FAILURE_SCREENSHOT = join(ARTIFACTS, 'swagger-ui-failure.png');
 const FAILURE_DOM = join(ARTIFACTS, 'swagger-ui-failure.html');
 const WAIT = 15_000;
 
-if (!HAVE_CHROMIUM && !IN_CI) {
-  console.warn(
-    `Skipping test/swagger-ui.e2e-spec.ts: Chromium is not installed at ${CHROMIUM}. ` +
-      'Install it with `apt-get install -y chromium` (Debian/Ubuntu). In CI (CI=true) this suite fails instead of skipping.',
-  );
-}
-// In CI a missing browser must fail the run, so the suite is only ever skipped locally.
-const describeInBrowser = HAVE_CHROMIUM || IN_CI ? describe : describe.skip;
+const describeInBrowser = chromiumSuite('test/swagger-ui.e2e-spec.ts');
 
 /**
  * The README's "Try it in Swagger UI" steps: per numbered step, what it names in bold (operations,
@@ -79,7 +70,7 @@ describeInBrowser('Swagger UI at /docs in Chromium', () => {
   const reader: { email?: string; password?: string; id?: string; sessionId?: string } = {};
 
   beforeAll(async () => {
-    if (!HAVE_CHROMIUM) throw new Error(`Chromium is required in CI but ${CHROMIUM} does not exist: apt-get install -y chromium`);
+    requireChromium();
     t = await createTestApp();
     origin = `http://127.0.0.1:${(t.app.getHttpServer().address() as AddressInfo).port}`;
     browser = await chromium.launch({

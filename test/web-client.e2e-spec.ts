@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
@@ -8,6 +7,7 @@ import { Browser, BrowserContext, chromium, Cookie, Page, Response as PageRespon
 import { bearer, uniqueEmail } from './support/factories';
 import { freePort } from './support/net';
 import { createTestApp, TestApp } from './support/test-app';
+import { CHROMIUM, describeInBrowser as chromiumSuite, requireChromium } from './support/chromium';
 
 /**
  * The example web client (examples/web, served by the service at /example/ with
@@ -16,9 +16,6 @@ import { createTestApp, TestApp } from './support/test-app';
  * a page on another origin that tries to use the cookie. Uses Debian's Chromium like
  * test/swagger-ui.e2e-spec.ts (CHROMIUM_PATH for another build); playwright-core never downloads one.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const IN_CI = process.env.CI === 'true';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const ARTIFACTS = join(__dirname, '..', 'test-artifacts');
 const SCREENSHOT = join(ARTIFACTS, 'web-client.png');
 const SIGNED_OUT_SCREENSHOT = join(ARTIFACTS, 'web-client-signed-out.png');
@@ -26,14 +23,7 @@ const FAILURE_SCREENSHOT = join(ARTIFACTS, 'web-client-failure.png');
 const FAILURE_DOM = join(ARTIFACTS, 'web-client-failure.html');
 const WAIT = 15_000;
 
-if (!HAVE_CHROMIUM && !IN_CI) {
-  console.warn(
-    `Skipping test/web-client.e2e-spec.ts: Chromium is not installed at ${CHROMIUM}. ` +
-      'Install it with `apt-get install -y chromium` (Debian/Ubuntu). In CI (CI=true) this suite fails instead of skipping.',
-  );
-}
-// In CI a missing browser must fail the run, so the suite is only ever skipped locally.
-const describeInBrowser = HAVE_CHROMIUM || IN_CI ? describe : describe.skip;
+const describeInBrowser = chromiumSuite('test/web-client.e2e-spec.ts');
 
 const RECORD_CSP_VIOLATIONS = `
   window.__cspViolations = [];
@@ -62,7 +52,7 @@ describeInBrowser('the example web client (examples/web) in Chromium, refresh to
   const appResponses: { method: string; path: string; status: number }[] = [];
 
   beforeAll(async () => {
-    if (!HAVE_CHROMIUM) throw new Error(`Chromium is required in CI but ${CHROMIUM} does not exist: apt-get install -y chromium`);
+    requireChromium();
     t = await createTestApp({ env: { REFRESH_TOKEN_TRANSPORT: 'cookie', EXAMPLE_WEB_ENABLED: 'true' } });
     origin = `http://127.0.0.1:${(t.app.getHttpServer().address() as AddressInfo).port}`;
     attacker = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(ATTACKER_PAGE));
