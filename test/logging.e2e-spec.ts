@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { connect, type AddressInfo } from 'node:net';
 import type { Response } from 'supertest';
 import { RefreshTokenCodec } from '../src/sessions/refresh-token';
 import { bearer, login, newUser, Tokens } from './support/factories';
@@ -100,6 +101,20 @@ describe('structured logging', () => {
         expect(raw.match(/"ip":/g)).toHaveLength(1);
       }
     });
+  });
+
+  it('logs a request whose client goes away before the answer once, marked aborted', async () => {
+    const id = `aborted-${randomBytes(6).toString('hex')}`;
+    const { port } = t.app.getHttpServer().address() as AddressInfo;
+    // A body announced as 200 bytes of which 20 arrive: the parser is still waiting when the client leaves.
+    const socket = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(`POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 200\r\nX-Request-Id: ${id}\r\n\r\n{"email": "a@b.test"`);
+    await new Promise((r) => setTimeout(r, 50));
+    socket.destroy();
+    const { entry } = await requestLine(id);
+    expect(entry).toMatchObject({ reqId: id, req: { id, method: 'POST' }, route: '/auth/login', aborted: true, level: INFO, ip: '127.0.0.1' });
+    expect(entry.msg).toBe(`POST /auth/login ${entry.res!.statusCode} aborted by the client`);
   });
 
   describe('request id', () => {

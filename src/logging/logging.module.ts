@@ -2,16 +2,16 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LoggerModule } from 'nestjs-pino';
-import { destination, type DestinationStream, type LevelWithSilent } from 'pino';
-import { pinoHttp } from 'pino-http';
+import { performance } from 'node:perf_hooks';
+import { destination, pino, type DestinationStream, type Logger } from 'pino';
 import type { ServiceConfig } from '../config/service-config';
 import { normaliseIp } from '../core/ip';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
- * Paths redacted from every log line, whatever logs them. The request/response serializers below
- * already log no headers and no bodies; this is the second lock on the door.
+ * Paths redacted from every log line but the request line (`requestLogging`, which builds its
+ * line itself from fields that cannot hold them), whatever logs them: the second lock on the door.
  */
 export const REDACTED_PATHS = [
   'req.headers.authorization',
@@ -28,7 +28,7 @@ export const REDACTED_PATHS = [
 ];
 
 type RoutedRequest = IncomingMessage & { id?: string; route?: { path?: string }; originalUrl?: string; ip?: string };
-type LoggedRequest = IncomingMessage & { log?: { child(bindings: object): unknown }; ip?: string };
+type LoggedRequest = RoutedRequest & { log?: Logger };
 
 /** The client address, as sessions record it: Express's `req.ip` under TRUST_PROXY, normalised. */
 const clientIp = (req: IncomingMessage): string | null => normaliseIp((req as RoutedRequest).ip ?? req.socket?.remoteAddress);
@@ -38,69 +38,73 @@ function routeOf(req: RoutedRequest): string {
 }
 
 /**
- * The request-logging middleware (pino-http). `configureApp` mounts it first, ahead of the body
- * parser: mounted by nestjs-pino as Nest middleware it ran after the parser, so requests the parser
- * refused (413, malformed JSON) got neither a log line nor a request id.
+ * The request-logging middleware. `configureApp` mounts it first, ahead of the body parser, so
+ * requests the parser refuses (413, malformed JSON) get a log line and a request id too.
  */
 export const HTTP_LOGGER = Symbol('HTTP_LOGGER');
+
+type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+
+/**
+ * One line per request, written when the response is done, and a request logger bound to the request
+ * id and the client IP for the lines written inside the request (nestjs-pino reads it from `req.log`).
+ *
+ * Ours rather than pino-http, which this replaced: pino-http bound three child loggers per request
+ * (request id, the request object, custom properties) and a fourth at the end, each one running the
+ * redaction paths over its bindings, and that middleware was the largest single part of the service's
+ * own CPU per request (bench/RESULTS.md, "How far the stack lets the service go"). Here a request costs
+ * one child logger, and the request line is written through `requestLines`, a logger without
+ * redaction: every field of that line is set here, from values that hold no secret (method, route
+ * pattern, status, duration, request id, client IP), so the redaction paths have nothing to find in
+ * it. Every other line goes through the redacting logger.
+ */
+export function requestLogging(logger: Logger, requestLines: Logger): Middleware {
+  return (req, res, next) => {
+    const started = performance.now();
+    const incoming = req.headers['x-request-id'];
+    const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    res.setHeader('X-Request-Id', id);
+    const r = req as LoggedRequest;
+    r.id = id;
+    const ip = clientIp(req);
+    // nestjs-pino binds this one to the request's async context for Nest's Logger.
+    r.log = logger.child({ reqId: id, ip });
+    // 'close' follows 'finish' on every response, and comes alone when the client went away first.
+    res.once('close', () => {
+      const statusCode = res.statusCode;
+      const route = routeOf(r);
+      const durationMs = Math.round((performance.now() - started) * 10) / 10;
+      const line = { reqId: id, req: { id, method: req.method }, ip, res: { statusCode }, route, durationMs };
+      if (!res.writableFinished) requestLines.info({ ...line, aborted: true }, `${req.method} ${route} ${statusCode} aborted by the client`);
+      else if (statusCode >= 500) requestLines.error(line, `${req.method} ${route} ${statusCode} failed`);
+      else requestLines.info(line, `${req.method} ${route} ${statusCode} ${Math.round(durationMs)}ms`);
+    });
+    next();
+  };
+}
 
 /**
  * Structured JSON logs (pino): one line per request with method, route, status, duration and a
  * request id (an incoming `X-Request-Id` when it is well-formed, otherwise a new UUID; echoed in the
- * response). Nest's `Logger` writes through the same pino instance, tagged with the request id.
+ * response). Nest's `Logger` writes through the same pino destination, tagged with the request id.
  */
 @Module({})
 export class LoggingModule {
   static forRoot(config: ServiceConfig, stream?: DestinationStream): DynamicModule {
-    const httpLogger = pinoHttp<IncomingMessage, ServerResponse, never>(
-      {
-        level: config.logging.level,
-        redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-        quietReqLogger: true,
-        genReqId: (req: IncomingMessage, res: ServerResponse) => {
-          const incoming = req.headers['x-request-id'];
-          const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-          res.setHeader('X-Request-Id', id);
-          return id;
-        },
-        serializers: {
-          req: (req: { id?: string; method?: string; raw?: RoutedRequest }) => ({ id: req.id, method: req.method }),
-          res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
-        },
-        // The route is read when the line is written, once the router has matched: as a
-        // `customProps` binding it was also bound at request start (the logging middleware's own
-        // '/{*path}'), giving every line two conflicting "route" keys.
-        customSuccessObject: (req: IncomingMessage, _res: ServerResponse, value: object) => ({ ...value, route: routeOf(req as RoutedRequest) }),
-        customErrorObject: (req: IncomingMessage, _res: ServerResponse, _err: Error, value: object) => ({ ...value, route: routeOf(req as RoutedRequest) }),
-        customLogLevel: (_req: IncomingMessage, res: ServerResponse, err?: Error): LevelWithSilent =>
-          err || res.statusCode >= 500 ? 'error' : 'info',
-        customSuccessMessage: (req: IncomingMessage, res: ServerResponse, responseTime: number) =>
-          `${req.method} ${routeOf(req as RoutedRequest)} ${res.statusCode} ${Math.round(responseTime)}ms`,
-        customErrorMessage: (req: IncomingMessage, res: ServerResponse) =>
-          `${req.method} ${routeOf(req as RoutedRequest)} ${res.statusCode} failed`,
-        customAttributeKeys: { responseTime: 'durationMs' },
-        // The client IP on the request line (security events get it from the request logger below).
-        customProps: (req: IncomingMessage) => ({ ip: clientIp(req) }),
-      },
-      // Standard output, written asynchronously: a line waits only while the previous write is in
-      // flight, so under load lines leave in batches instead of one write(2) per request (the
-      // benchmark's LOG_LEVEL=warn variant put the synchronous line at a quarter of a request's
-      // CPU). pino flushes what is pending when the process exits.
-      stream ?? destination({ dest: 1, sync: false }),
-    );
-    // Nest's Logger lines inside a request (security events among them) go through `req.log`: bind the
-    // client IP there too, so incident response can tie an event to an address.
-    const middleware = (req: LoggedRequest, res: ServerResponse, next: (err?: unknown) => void): void =>
-      httpLogger(req, res, () => {
-        if (req.log) req.log = req.log.child({ ip: clientIp(req) }) as LoggedRequest['log'];
-        next();
-      });
+    // Standard output, written asynchronously and in blocks: lines collect until 4 KiB are pending
+    // or 250 ms have passed, then leave in one write(2). One write per line cost more CPU than the
+    // line itself (a write plus two thread hand-offs, since asynchronous writes go through libuv's
+    // thread pool). pino flushes what is pending when the process exits, on a signal or a crash too;
+    // only a SIGKILL (or the OOM killer) loses the lines of the last 250 ms.
+    const out = stream ?? destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 250 });
+    const logger = pino({ level: config.logging.level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, out);
+    const requestLines = pino({ level: config.logging.level }, out);
     return {
       module: LoggingModule,
-      // nestjs-pino reuses the request logger that pino-http put on `req.log` (so Nest's Logger lines
-      // carry the request id) and logs outside requests through the same pino instance.
-      imports: [LoggerModule.forRoot({ pinoHttp: { logger: httpLogger.logger }, useExisting: true })],
-      providers: [{ provide: HTTP_LOGGER, useValue: middleware }],
+      // nestjs-pino takes the request logger from `req.log` (so Nest's Logger lines inside a request
+      // carry the request id and client IP) and logs outside requests through `logger`.
+      imports: [LoggerModule.forRoot({ pinoHttp: { logger }, useExisting: true })],
+      providers: [{ provide: HTTP_LOGGER, useValue: requestLogging(logger, requestLines) }],
       exports: [HTTP_LOGGER],
     };
   }

