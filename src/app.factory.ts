@@ -21,6 +21,13 @@ export function configureApp(app: INestApplication, config: ServiceConfig): void
   express.use(express.get<RequestHandler>(HTTP_LOGGER));
   express.set('trust proxy', config.http.trustProxy);
   express.disable('x-powered-by');
+  // The API's answers are per user and carry tokens (RFC 6749 5.1: no-store): nothing to validate
+  // against a cache, so no ETag (Express hashed every response body for one), and no caching.
+  express.disable('etag');
+  express.use((_req: Request, res: Response, next: NextFunction) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
   // upgrade-insecure-requests would send Swagger UI's own requests to https:// on a plain-http deployment.
   express.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
   if (config.http.corsOrigins.length) {

@@ -18,7 +18,19 @@ export class AppModule {
   static forRoot({ config, runtimeUrl, logStream }: AppModuleOptions): DynamicModule {
     return {
       module: AppModule,
-      imports: [LoggingModule.forRoot(config, logStream), AuthModule.forRoot({ ...config.auth, database: { ...config.auth.database, url: runtimeUrl } }), HealthModule],
+      imports: [
+        LoggingModule.forRoot(config, logStream),
+        // The module's controllers carry their own bearer guard and RLS interceptor, and the service's
+        // one other route (/health) is public and runs without a transaction: registered globally too,
+        // the guard and the interceptor would run a second, do-nothing time on every request.
+        AuthModule.forRoot({
+          ...config.auth,
+          database: { ...config.auth.database, url: runtimeUrl },
+          registerGlobalGuard: false,
+          registerRlsInterceptor: false,
+        }),
+        HealthModule,
+      ],
     };
   }
 }

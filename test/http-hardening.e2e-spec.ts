@@ -67,6 +67,17 @@ describe('HTTP hardening with the default configuration', () => {
     expect(res.headers['x-powered-by']).toBeUndefined();
   });
 
+  it('answers with Cache-Control: no-store and no ETag, token responses included', async () => {
+    const user = await newUser(t.http);
+    const login = await t.http.post('/auth/login').send({ email: user.email, password: user.password }).expect(200);
+    const refreshed = await t.http.post('/auth/refresh').send({ refreshToken: login.body.refreshToken }).expect(200);
+    const sessions = await t.http.get('/sessions').set('Authorization', `Bearer ${refreshed.body.accessToken}`).expect(200);
+    for (const res of [login, refreshed, sessions, await t.http.get('/auth/me').expect(401)]) {
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect(res.headers.etag).toBeUndefined();
+    }
+  });
+
   it('has CORS off: a cross-origin request gets no Access-Control-Allow-Origin, and a preflight is not granted', async () => {
     const simple = await t.http.get('/health').set('Origin', APP_ORIGIN).expect(200);
     expectNoCorsGrant(simple);

@@ -36,6 +36,9 @@ export function rateLimitOptions(config: AuthSettings): ThrottlerModuleOptions {
   return {
     storage: new SlidingWindowThrottlerStorage(),
     errorMessage: TOO_MANY,
+    // The stock key is a SHA-256 of the same text, made on every request of a limited route; the
+    // text itself (route, throttler, client IP or user id: all short) keys the in-memory counters as well.
+    generateKey: (context, tracker, name) => `${name}:${context.getClass().name}.${context.getHandler().name}:${tracker}`,
     throttlers: [
       {
         name: 'ip',
