@@ -3,6 +3,7 @@
 const { writeFile } = require('node:fs/promises');
 const { STACKS } = require('./stacks');
 const { summary: summaryOf } = require('./util');
+const { startNodeArgs } = require('./service');
 
 const MB = 1e6;
 
@@ -213,7 +214,7 @@ function machineSection(r) {
   L.push(`- Node.js ${r.versions.node}; service commit ${r.versions.service}; ${Object.entries(r.versions).filter(([k]) => !['node', 'service', 'postgres'].includes(k)).map(([k, v]) => `${k} ${v}`).join(', ')}.`);
   L.push(`- Database: ${r.database}; ${r.versions.postgres}.`);
   L.push(
-    `- Service: \`node dist/main.js\` after \`npm run build\`, \`NODE_ENV=production\`, default \`LOG_LEVEL=info\` (one JSON log line per request, to a file), ` +
+    `- Service: \`node ${startNodeArgs().map((a) => `${a} `).join('')}dist/main.js\` (what \`npm start\` runs) after \`npm run build\`, \`NODE_ENV=production\`, default \`LOG_LEVEL=info\` (one JSON log line per request, to a file), ` +
       `\`DATABASE_POOL_MAX=${r.poolMax}\`, \`BCRYPT_COST=${r.bcryptCost}\`, rate limits raised out of the way, \`ACCESS_TOKEN_TTL=86400\`, the purge timer off (\`PURGE_INTERVAL_SECONDS=0\`; the purge is run by \`npm run sessions:purge\`'s CLI).`,
   );
   L.push(
@@ -400,9 +401,10 @@ function memorySection(r) {
       L.push('');
       L.push(
         'Between full collections V8 lets the old generation grow to up to 4× what survived the last one; under load most of what reaches it is request garbage ' +
-          '(a request waiting for one of the pool\'s connections outlives two scavenges). The service sets the growing factor to 1.5 (`--heap-growing-percent=50`, src/main.ts). ' +
-          `A second service process with V8's default (\`--heap-growing-percent=0\` on its command line), its runs alternating with these: peak RSS **${range(d.peak, 1, MB)} MB**, ` +
-          `${range(d.rps, 1)} req/s; server CPU ms/request ${range(r.memory.cpu, 2)} with the setting, ${range(d.cpu, 2)} without.`,
+          '(a request waiting for one of the pool\'s connections outlives two scavenges). The service sets the growing factor to 1.5 (`--heap-growing-percent=50`, src/main.ts), ' +
+          'and `npm start` caps each of the young generation\'s two semi-spaces at 16 MB (`--max-semi-space-size=16`; V8 sizes them at up to 32 MB on this machine, and under load they fill). ' +
+          `A second service process with V8's defaults for both (\`--heap-growing-percent=0 --max-semi-space-size=0\` on its command line), its runs alternating with these: peak RSS **${range(d.peak, 1, MB)} MB**, ` +
+          `${range(d.rps, 1)} req/s; server CPU ms/request ${range(r.memory.cpu, 2)} with the settings, ${range(d.cpu, 2)} without.`,
       );
     }
   }

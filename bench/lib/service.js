@@ -77,11 +77,22 @@ async function startProcess({ name, args, env, logFile, readyPath, nodeArgs = []
   };
 }
 
-/** The service in production mode against the bench database. */
+/**
+ * The node options `npm start` runs the service with (package.json's `start` script: `node <options>
+ * dist/main.js`), so the bench measures the process operators run.
+ */
+function startNodeArgs() {
+  const start = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start;
+  const m = /\bnode((?:\s+--\S+)*)\s+dist\/main\.js/.exec(start);
+  if (!m) throw new Error(`package.json's start script does not run node … dist/main.js: ${start}`);
+  return m[1].split(/\s+/).filter(Boolean);
+}
+
+/** The service in production mode against the bench database, with `npm start`'s node options (then `nodeArgs`). */
 function startService({ appDir = ROOT, ownerUrl, secrets, logFile, cwd, extraEnv = {}, nodeArgs = [] }) {
   const env = serviceEnv({ ownerUrl, secrets, extraEnv });
   // cwd: a folder without a .env file, so a developer's .env cannot change the bench's settings.
-  return startProcess({ name: 'service', args: [join(appDir, 'dist', 'main.js')], env, logFile, readyPath: '/health', nodeArgs, cwd });
+  return startProcess({ name: 'service', args: [join(appDir, 'dist', 'main.js')], env, logFile, readyPath: '/health', nodeArgs: [...startNodeArgs(), ...nodeArgs], cwd });
 }
 
 /** The service's environment (also used for the purge CLI). */
@@ -143,4 +154,4 @@ function watchMemory(pid, everyMs = 50) {
   };
 }
 
-module.exports = { startService, serviceEnv, startProcess, readMemory, watchMemory, waitHealthy, ROOT, join };
+module.exports = { startService, startNodeArgs, serviceEnv, startProcess, readMemory, watchMemory, waitHealthy, ROOT, join };

@@ -20,8 +20,9 @@ async function memoryRun(run, service, sc, label, i) {
 const peakOf = (m) => Math.max(m.hwm, m.maxRss);
 
 /**
- * The service sets V8's heap growing factor (src/main.ts); a second process with V8's default
- * (`--heap-growing-percent=0` on its command line wins) shows what that setting buys.
+ * The service sets V8's heap growing factor (src/main.ts) and `npm start` caps the young generation
+ * (`--max-semi-space-size`); a second process with V8's defaults for both (`--heap-growing-percent=0`
+ * and `--max-semi-space-size=0`, after npm start's options, win) shows what those settings buy.
  */
 async function memoryPhase(run, stage, floor, large) {
   const { P, results } = run;
@@ -32,7 +33,7 @@ async function memoryPhase(run, stage, floor, large) {
     secrets: stage.secrets,
     logFile: join(run.tmpRoot, 'service-default-heap.log'),
     cwd: run.tmpRoot,
-    nodeArgs: [...stage.nodeArgs, '--heap-growing-percent=0'],
+    nodeArgs: [...stage.nodeArgs, '--heap-growing-percent=0', '--max-semi-space-size=0'],
     extraEnv: { ...stage.costEnv, MIGRATE_ON_START: 'false' },
   });
   run.defer(() => svcDefaultHeap.stop());
