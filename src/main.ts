@@ -13,9 +13,9 @@ import { prepareDatabase, PreparedDatabase } from './database/bootstrap';
  * data. 1.5× keeps it under 200 MB, paid for with more full collections: about a sixth more CPU per
  * request at 100 connections (bench/RESULTS.md, "Memory", measures both). Where memory is not tight,
  * `--heap-growing-percent=0` on the node command line restores V8's default (any value there wins).
- * Set before the heap grows; V8 reads the factor at every full collection. (The young generation's
- * cap, `--max-semi-space-size`, is on `npm start`'s command line instead: V8 sizes the young
- * generation when the isolate is created, before this file runs.)
+ * Set before the heap grows; V8 reads the factor at every full collection. (The young generation
+ * is sized when the isolate is created, before this file runs: `--max-semi-space-size` on the node
+ * command line caps it, see the README.)
  */
 const HEAP_GROWING_PERCENT = 50;
 if (!process.execArgv.some((a) => a.startsWith('--heap-growing-percent'))) setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
