@@ -5,6 +5,7 @@ import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory';
 import { ConfigError, loadConfig } from './config/load-config';
 import { prepareDatabase, PreparedDatabase } from './database/bootstrap';
+import { LOG_DESTINATION, type LogDestination } from './logging/logging.module';
 
 /**
  * Between full collections V8 lets the old generation grow to up to 4× what survived the last one.
@@ -68,6 +69,8 @@ async function main(): Promise<void> {
   if (config.http.docsEnabled) logger.log(`Swagger UI: http://${host}:${port}/docs (OpenAPI document: /docs-json)`);
   if (config.http.exampleWebEnabled) logger.log(`Example web client: http://${host}:${port}/example/ (refresh tokens: ${config.auth.refreshToken.transport ?? 'body'})`);
   logger.log(`Database: ${db.description}`);
+  // Log lines leave in blocks (LoggingModule): the start-up lines are written before a request is served.
+  app.get<LogDestination>(LOG_DESTINATION).flushSync?.();
 }
 
 main().catch((err: unknown) => {

@@ -43,6 +43,10 @@ function routeOf(req: RoutedRequest): string {
  */
 export const HTTP_LOGGER = Symbol('HTTP_LOGGER');
 
+/** Where the JSON lines go: `flushSync()` (when it has one) writes what is pending, before it returns. */
+export const LOG_DESTINATION = Symbol('LOG_DESTINATION');
+export type LogDestination = DestinationStream & { flushSync?: () => void };
+
 type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
 /**
@@ -104,8 +108,11 @@ export class LoggingModule {
       // nestjs-pino takes the request logger from `req.log` (so Nest's Logger lines inside a request
       // carry the request id and client IP) and logs outside requests through `logger`.
       imports: [LoggerModule.forRoot({ pinoHttp: { logger }, useExisting: true })],
-      providers: [{ provide: HTTP_LOGGER, useValue: requestLogging(logger, requestLines) }],
-      exports: [HTTP_LOGGER],
+      providers: [
+        { provide: HTTP_LOGGER, useValue: requestLogging(logger, requestLines) },
+        { provide: LOG_DESTINATION, useValue: out },
+      ],
+      exports: [HTTP_LOGGER, LOG_DESTINATION],
     };
   }
 }
