@@ -10,9 +10,9 @@ import { LOG_DESTINATION, type LogDestination } from './logging/logging.module';
 /**
  * Between full collections V8 lets the old generation grow to up to 4× what survived the last one.
  * Under load most of what reaches it is request garbage (requests waiting for a pooled connection
- * outlive two scavenges), so the service's RSS at 100 connections was ~300 MB on ~50 MB of live
- * data. 1.5× keeps it under 200 MB, paid for with more full collections: about a sixth more CPU per
- * request at 100 connections (bench/RESULTS.md, "Memory", measures both). Where memory is not tight,
+ * outlive two scavenges). 1.5× keeps the old generation near its live data (about 57 MB at 100
+ * connections; with V8's factor the service's peak RSS there was 409 MB against 287 MB with this one,
+ * bench/RESULTS.md of 2026-11-30), paid for with more full collections. Where memory is not tight,
  * `--heap-growing-percent=0` on the node command line restores V8's default (any value there wins).
  * Set before the heap grows; V8 reads the factor at every full collection. (The young generation
  * is sized when the isolate is created, before this file runs: `--max-semi-space-size` on the node
