@@ -12,6 +12,10 @@
 //                        per figure and the connections of S1/S2/S4
 //   BENCH_CPU_PROF=1     start the service, the floor and the stack floors with --cpu-prof (profiles in
 //                        bench/results/profiles, one per process: the pid is in the log and the file name)
+//   BENCH_RATE=300      a fixed overall request rate (requests/s) instead of saturating the server: in the
+//                        development loop, CPU per request and profiles then show the work, not the contention
+//   BENCH_AB=../other   with BENCH_ONLY: also measure that checkout's built service (same database, users
+//                        and secrets), its runs alternating with this one's: an A/B of two builds
 //   BENCH_NODE_ARGS      extra node options for the service process (experiments: V8 heap flags...)
 //   BENCH_ONLY=S1,S2,S4,scale,mem   a development loop: only these scenarios at the small size, each
 //                        paired with its floor and the stack floors (and with `scale` again at the
@@ -55,6 +59,8 @@ async function main(run) {
   log(`report written to ${reportPath}`);
 }
 
+// A report compares saturated throughputs; a fixed rate would make every ratio 1.
+if (process.env.BENCH_RATE && !onlyScenarios()) throw new Error('BENCH_RATE is for the BENCH_ONLY development loop, not for a report');
 const run = new BenchRun(runParams(process.argv.includes('--quick')), { only: onlyScenarios(), root: ROOT });
 
 let interrupted = false;

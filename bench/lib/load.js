@@ -52,6 +52,16 @@ function dealer(items, { exclusive = false } = {}) {
 }
 
 /**
+ * BENCH_RATE (development loop): a fixed overall request rate instead of saturation. Below
+ * saturation the processes are rarely preempted, so CPU per request (and a CPU profile) reflects the
+ * work done, not the contention: A/B differences of a few tens of µs show. Reports never use it.
+ */
+function fixedRate(env = process.env) {
+  const rate = Number(env.BENCH_RATE);
+  return Number.isFinite(rate) && rate > 0 ? rate : undefined;
+}
+
+/**
  * Runs one load test. Returns { rps, p50, p99, mean, ok, non2xx, errors, timeouts, statusCodes,
  * seconds, serverCpuMsPerRequest, loadCpuMsPerRequest }. `pid`: the server process whose CPU time
  * per request is measured. `stopWhen` (a promise) ends the run early (e.g. when a purge finishes).
@@ -65,7 +75,7 @@ function runLoad({ url, connections, duration, requests, timeout = 10, stopWhen,
     const loadCpu0 = process.cpuUsage();
     const started = process.hrtime.bigint();
     const instance = autocannon(
-      { url, connections, duration, requests, timeout, pipelining: 1 },
+      { url, connections, duration, requests, timeout, pipelining: 1, overallRate: fixedRate() },
       (err, result) => {
         if (err) return reject(err);
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;

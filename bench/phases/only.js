@@ -2,8 +2,11 @@
 // BENCH_ONLY: a development loop. The chosen scenarios at the small size against their floor and the
 // stack floors (`scale`: again at the large size; `mem`: the memory run); figures on stderr and in
 // bench/results/only-*.json, never a report.
+const { existsSync } = require('node:fs');
+const { join, resolve } = require('node:path');
 const { measure } = require('../lib/measure');
 const { scenarios } = require('../lib/scenarios');
+const { startService } = require('../lib/service');
 const { STACKS } = require('../lib/stacks');
 const { log } = require('../lib/util');
 const { seedLarge, signInLargeUsers } = require('./large');
@@ -11,19 +14,47 @@ const { memoryRun, peakOf } = require('./memory');
 
 const PAIRS = { S1: 'F1', S2: 'F2', S4: 'F4' };
 
+/**
+ * BENCH_AB=<another checkout, built>: that checkout's service too, on the same database with the same
+ * secrets and users, its runs alternating with this one's (scenario `B1`, `B2`, `B4`): an A/B of two
+ * builds under the same conditions.
+ */
+async function startOtherBuild(run, stage, small) {
+  const dir = process.env.BENCH_AB && resolve(process.env.BENCH_AB);
+  if (!dir) return {};
+  if (!existsSync(join(dir, 'dist', 'main.js'))) throw new Error(`BENCH_AB: ${dir}/dist/main.js is missing (build that checkout first)`);
+  const svc = await startService({
+    appDir: dir,
+    ownerUrl: stage.db.ownerUrl,
+    secrets: stage.secrets,
+    logFile: join(run.tmpRoot, 'service-ab.log'),
+    cwd: run.tmpRoot,
+    nodeArgs: stage.nodeArgs,
+    extraEnv: { ...stage.costEnv, MIGRATE_ON_START: 'false' },
+  });
+  run.defer(() => svc.stop());
+  log(`BENCH_AB: ${dir} as B1, B2, B4`);
+  const sc = scenarios(run.P, svc, small.floor, small.users);
+  return { B1: sc.S1, B2: sc.S2, B4: sc.S4 };
+}
+
 async function measureOnly(run, stage, small) {
   const { P, results, only } = run;
+  const other = await startOtherBuild(run, stage, small);
+  const sc = { ...small.sc, ...other };
   for (const name of only) {
     if (name === 'mem' || name === 'scale') continue;
     if (!PAIRS[name]) throw new Error(`BENCH_ONLY: unknown scenario ${name} (S1, S2, S4, mem, scale)`);
     const n = name.slice(1);
-    const e = (results.pairs[name] = await measure(run, 'only', small.sc, name, PAIRS[name], { also: STACKS.map((st) => `${st.letter}${n}`) }));
+    const ab = other[`B${n}`] ? [`B${n}`] : [];
+    const e = (results.pairs[name] = await measure(run, 'only', sc, name, PAIRS[name], { also: [...STACKS.map((st) => `${st.letter}${n}`), ...ab] }));
     const g = e.also[`G${n}`];
     const stackText = (key) => STACKS.map((st) => `${st.label} ${key(e.also[`${st.letter}${n}`])}`).join(', ');
+    const abText = ab.length ? `; BENCH_AB build: ${e.also[ab[0]].rps.median.toFixed(1)} req/s, server CPU ms/request ${e.also[ab[0]].cpu.median.toFixed(3)}` : '';
     log(
       `${name}: ${e.rps.median.toFixed(1)} req/s = ${e.ratio.median.toFixed(2)}× of floor (${e.floorRps.median.toFixed(1)}); ` +
         `stack floors ${stackText((x) => `${x.ratio.median.toFixed(2)}×`)}; service = ${g.serviceTo.median.toFixed(2)}× of ${STACKS[0].label}; ` +
-        `server CPU ms/request: service ${e.cpu.median.toFixed(3)}, floor ${e.floorCpu.median.toFixed(3)}, ${stackText((x) => x.cpu.median.toFixed(3))}`,
+        `server CPU ms/request: service ${e.cpu.median.toFixed(3)}, floor ${e.floorCpu.median.toFixed(3)}, ${stackText((x) => x.cpu.median.toFixed(3))}${abText}`,
     );
   }
   if (only.has('scale')) {

@@ -1,6 +1,5 @@
 import { DynamicModule, Provider } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, RouterModule } from '@nestjs/core';
-import { JwtModule } from '@nestjs/jwt';
 import { PassportModule } from '@nestjs/passport';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { MikroOrmModule } from '@mikro-orm/nestjs';
@@ -80,7 +79,6 @@ export function authModuleParts(definition: DynamicModule, extras: AuthModuleExt
       ...(definition.imports ?? []),
       ...(extras.useHostOrm ? [] : [ownOrm]),
       PassportModule,
-      JwtModule.register({}),
       ThrottlerModule.forRootAsync({ inject: [AuthSettings], useFactory: rateLimitOptions }),
       UsersModule,
       SessionsModule,
