@@ -22,7 +22,7 @@ app="$work/rs"
 mkdir -p "$app"
 peers=$(cd "$root" && "$node_bin" -e "
   const pkg = require('./package.json');
-  const want = ['@nestjs/common', '@nestjs/core', '@nestjs/platform-express', '@nestjs/jwt', '@nestjs/passport', '@nestjs/swagger', '@nestjs/throttler', 'reflect-metadata', 'rxjs'];
+  const want = ['@nestjs/common', '@nestjs/core', '@nestjs/platform-express', '@nestjs/passport', '@nestjs/swagger', '@nestjs/throttler', 'reflect-metadata', 'rxjs'];
   console.log(want.map((p) => p + '@' + (pkg.devDependencies[p] ?? pkg.dependencies[p])).join(' '));
 ")
 echo '{ "name": "nra-resource-server", "version": "1.0.0", "private": true }' >"$app/package.json"
