@@ -74,10 +74,10 @@ type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unkno
  * redaction paths over its bindings: the bench's LOG_LEVEL=warn variant put the request line at 0.32 ms
  * of CPU per request, a quarter of the service's (now within that variant's noise). Here a request binds
  * no logger at all (the request's fields reach its lines through `requestFieldsMixin`), and the request
- * line is written through `requestLines`, a logger without
- * redaction: every field of that line is set here, from values that hold no secret (method, route
- * pattern, status, duration, request id, client IP), so the redaction paths have nothing to find in
- * it. Every other line goes through the redacting logger.
+ * line is written through `requestLines`, a logger without redaction: every field of that line is set
+ * here, from values that hold no secret (method, route pattern, status, duration, request id, client
+ * IP), so the redaction paths have nothing to find in it. Every other line goes through the redacting
+ * logger.
  */
 export function requestLogging(logger: Logger, requestLines: Logger): Middleware {
   return (req, res, next) => {
