@@ -6,8 +6,8 @@ import { Clock } from '../src/core/clock';
 import { AuthModuleOptions, resolveAuthSettings } from '../src/core/settings';
 
 /**
- * AccessTokenService signs with node:crypto directly; jsonwebtoken (which verifies every token the
- * service accepts, through passport-jwt) is the independent reference here.
+ * AccessTokenService signs with node:crypto directly; jsonwebtoken, the library it replaced, is the
+ * independent reference here (and for the verifier, in access-token-verifier.spec.ts).
  */
 const AT = new Date('2026-11-30T12:00:00.123Z');
 const fixedClock = { now: () => new Date(AT) } as Clock;

@@ -65,8 +65,8 @@ export class LocalAccessTokenKeys extends AccessTokenKeys {
   readonly audience: string;
   readonly keyId?: string;
   /**
-   * The HS256 secret or the ES256 private key, as a KeyObject made once: given a string, jsonwebtoken
-   * tries to parse it as an asymmetric key on every sign and verify (about a tenth of a request's CPU).
+   * The HS256 secret or the ES256 private key, as a KeyObject made once: `createHmac` with a raw
+   * secret imports it again on every call.
    */
   private readonly signing: KeyObject;
   private readonly current?: { jwk: PublicJwk; key: KeyObject };

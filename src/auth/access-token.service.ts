@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { createHmac, sign as signWithKey } from 'node:crypto';
+import { sign as signWithKey } from 'node:crypto';
 import { AuthSettings } from '../core/settings';
 import { Clock } from '../core/clock';
+import { hmacSha256 } from '../core/hmac';
 import { LocalAccessTokenKeys } from './access-token-keys';
 import { ACCESS_TOKEN_TYPE } from './jwt.strategy';
 
@@ -15,8 +16,8 @@ const base64url = (json: object): string => Buffer.from(JSON.stringify(json), 'u
 
 /**
  * Signs access tokens (JWS compact serialisation, RFC 7515): HS256 with the secret's KeyObject, ES256
- * with the P-256 private key (the signature as r ‖ s, RFC 7518 §3.4). Verification stays with
- * passport-jwt and jsonwebtoken, with the module's pinned settings.
+ * with the P-256 private key (the signature as r ‖ s, RFC 7518 §3.4). `verifyAccessToken`
+ * (access-token-verifier.ts) is the other half.
  *
  * Signed here rather than through `@nestjs/jwt` and jsonwebtoken: the claims and the header are
  * fixed, so the work is one JSON encoding and one HMAC or ECDSA signature, while that path merged
@@ -57,7 +58,7 @@ export class AccessTokenService {
 
   private signature(signingInput: string): string {
     const key = this.keys.signingKey();
-    if (this.keys.algorithm === 'HS256') return createHmac('sha256', key).update(signingInput).digest('base64url');
+    if (this.keys.algorithm === 'HS256') return hmacSha256(key, signingInput).toString('base64url');
     return signWithKey('sha256', Buffer.from(signingInput, 'utf8'), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
   }
 }

@@ -1,10 +1,8 @@
 import { Injectable, UnauthorizedException } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import type { Request } from 'express';
-import { decode } from 'jsonwebtoken';
-import { ExtractJwt, Strategy } from 'passport-jwt';
-import { ACCESS_TOKEN_ALGORITHMS } from '../core/settings';
 import { AccessTokenKeys } from './access-token-keys';
+import { bearerToken, verifyAccessToken } from './access-token-verifier';
 import { AuthPrincipal } from '../core/decorators';
 
 export const ACCESS_TOKEN_TYPE = 'access';
@@ -17,23 +15,42 @@ const MAX_CLOCK_SKEW_SECONDS = 60;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 type KeyedRequest = Request & { [ACCESS_TOKEN_KEYS]?: AccessTokenKeys };
+type Verified = (req: KeyedRequest, claims: Record<string, unknown>, done: (err: unknown, user?: unknown) => void) => void;
+
+/** What passport adds to the object it makes from a strategy for one authentication. */
+interface PassportActions {
+  success(user: unknown): void;
+  fail(): void;
+  error(err: unknown): void;
+}
 
 /**
- * The token's header as jsonwebtoken reads it, or undefined when the token does not decode — which
- * includes `decode` throwing: with `typ: JWT` it parses the payload too, and throws on bad JSON there.
+ * A passport strategy for the bearer access token: passport calls `authenticate` on an object made
+ * from the registered instance, with `success`, `fail` and `error` added. The token is verified by
+ * `verifyAccessToken` with the keys `JwtAuthGuard` put on the request; the claims then go to the
+ * `validate` of the `PassportStrategy` mixin, as with any @nestjs/passport strategy.
  */
-function headerOf(rawJwt: string): { kid?: unknown; alg?: unknown } | undefined {
-  try {
-    return (decode(rawJwt, { complete: true }) as { header?: { kid?: unknown; alg?: unknown } } | null)?.header ?? undefined;
-  } catch {
-    return undefined;
+export class BearerAccessTokenStrategy {
+  constructor(private readonly verified: Verified) {}
+
+  authenticate(this: BearerAccessTokenStrategy & PassportActions, req: KeyedRequest): void {
+    const token = bearerToken(req.headers.authorization);
+    const keys = req[ACCESS_TOKEN_KEYS];
+    if (!token || !keys) return this.fail();
+    verifyAccessToken(token, keys).then(
+      (claims) => {
+        if (!claims) return this.fail();
+        this.verified(req, claims, (err, user) => (err ? this.error(err) : user ? this.success(user) : this.fail()));
+      },
+      (err: unknown) => this.error(err),
+    );
   }
 }
 
 /**
- * Verifies the bearer access token (passport-jwt): the `alg` in its header must be exactly the one
- * configured, the key is the one its `kid` names, then signature, issuer, audience, expiry,
- * not-before, a bounded lifetime, an `iat` not in the future (60 s of clock skew allowed) and `typ`.
+ * Verifies the bearer access token (`verifyAccessToken`: shape, the module's one `alg`, the key its
+ * `kid` names, signature, expiry, not-before), then here: issuer, audience, a bounded lifetime, an
+ * `iat` not in the future (60 s of clock skew allowed), `typ`, and `sub` and `sid` as UUIDs.
  * No database access — guards run before the RLS transaction; the session check happens inside it.
  *
  * passport keeps strategies in one process-wide registry, so this strategy holds no keys itself:
@@ -41,28 +58,9 @@ function headerOf(rawJwt: string): { kid?: unknown; alg?: unknown } | undefined 
  * a resource server, or tests) can then live in one process without verifying with each other's keys.
  */
 @Injectable()
-export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
+export class JwtStrategy extends PassportStrategy(BearerAccessTokenStrategy, 'jwt') {
   constructor() {
-    super({
-      jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
-      secretOrKeyProvider: (req: KeyedRequest, rawJwt: string, done: (err: unknown, key?: string | Buffer) => void) => {
-        const keys = req[ACCESS_TOKEN_KEYS];
-        const header = headerOf(rawJwt);
-        if (!keys || !header || header.alg !== keys.algorithm || (header.kid !== undefined && typeof header.kid !== 'string')) {
-          return done(new UnauthorizedException());
-        }
-        keys.verificationKey(header.kid as string | undefined).then(
-          // jsonwebtoken takes KeyObjects too; passport-jwt's types only say string | Buffer.
-          (key) => (key ? done(null, key as string) : done(new UnauthorizedException())),
-          () => done(new UnauthorizedException()),
-        );
-      },
-      // The header check above pins the module's one algorithm; this list only bounds what
-      // jsonwebtoken may be asked to do (never `none`).
-      algorithms: [...ACCESS_TOKEN_ALGORITHMS],
-      ignoreExpiration: false,
-      passReqToCallback: true,
-    });
+    super();
   }
 
   validate(req: KeyedRequest, payload: Record<string, unknown>): AuthPrincipal {
@@ -71,7 +69,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     const audiences = Array.isArray(aud) ? aud : [aud];
     if (
       !keys ||
-      // jsonwebtoken checks `exp` only when present: require it, and a bounded lifetime.
+      // `exp` is checked by the verifier already; a bounded lifetime is checked here.
       typeof exp !== 'number' ||
       typeof iat !== 'number' ||
       exp - iat > MAX_ACCESS_TOKEN_LIFETIME_SECONDS ||

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { createHash, createHmac, createSecretKey, hash, KeyObject, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, timingSafeEqual } from 'node:crypto';
+import { HmacSha256 } from '../core/hmac';
 import { AuthSettings } from '../core/settings';
 
 export interface RefreshTokenClaims {
@@ -22,14 +23,11 @@ const PAYLOAD_BYTES = 16 + 16 + 4;
  */
 @Injectable()
 export class RefreshTokenCodec {
-  /**
-   * A KeyObject, not the Buffer: on Node 24 (OpenSSL 3) `createHmac` with a raw key costs about 25 µs
-   * a call, against 4 µs with a KeyObject, and a refresh computes two or three MACs.
-   */
-  private readonly key: KeyObject;
+  /** The MAC key's precomputed states (`HmacSha256`): a refresh computes two or three MACs. */
+  private readonly macKey: HmacSha256;
 
   constructor(config: AuthSettings) {
-    this.key = createSecretKey(createHash('sha256').update('nest-rls-auth refresh v1\0').update(config.refreshToken.secret).digest());
+    this.macKey = new HmacSha256(createHash('sha256').update('nest-rls-auth refresh v1\0').update(config.refreshToken.secret).digest());
   }
 
   issue(claims: RefreshTokenClaims): string {
@@ -71,7 +69,7 @@ export class RefreshTokenCodec {
   }
 
   private mac(payload: Buffer): Buffer {
-    return createHmac('sha256', this.key).update(payload).digest();
+    return this.macKey.digest(payload);
   }
 }
 
