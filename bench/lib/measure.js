@@ -56,6 +56,22 @@ async function measure(run, key, sc, name, floorName, { duration = run.P.duratio
   return entry;
 }
 
+/**
+ * Before the first measured scenario: every process under test serves each of `names` (scenario
+ * keys, e.g. S1, F1, G1, …) for `P.processWarmup` seconds, in turn. A freshly started process needs
+ * longer than a scenario's own warm-up to reach its steady state (optimised code, V8's young
+ * generation grown to the size it settles at): without this, the first two runs of S1 — the first
+ * scenario — cost the service 1.4–1.6× the server CPU per request of its later runs, and the stack
+ * floors 1.2–1.4× (BENCH_ONLY=S1 runs at 08:43, 09:00 and 09:49 on 2026-12-01), so whichever
+ * process warmed more slowly lost S1's comparison. All processes get the same warm-up.
+ */
+async function warmUpProcesses(run, sc, names) {
+  const seconds = run.P.processWarmup;
+  if (!(seconds > 0)) return;
+  log(`process warm-up: ${names.join(', ')}, ${seconds} s each`);
+  for (const name of names) check(run, `process warm-up ${name}`, await sc[name].run(seconds), { required: false });
+}
+
 /** The medians (min–max) of an entry's runs, and its ratios to the floor; ratios are of the medians. */
 function summarise(entry) {
   entry.rps = summary(entry.runs.map((r) => r.rps));
@@ -83,4 +99,4 @@ function summarise(entry) {
   }
 }
 
-module.exports = { check, fmt, measure };
+module.exports = { check, fmt, measure, warmUpProcesses };

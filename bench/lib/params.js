@@ -12,6 +12,7 @@ function runParams(quick, env = process.env) {
         runs: envNum(env, 'BENCH_RUNS', 1),
         duration: envNum(env, 'BENCH_DURATION', 0.3),
         warmup: 0,
+        processWarmup: 0.2, // exercises the process warm-up's path
         s3Duration: 0.5,
         s3Warmup: 0,
         bcryptCost: 4, // quick runs prove the harness, not bcrypt: the cheapest cost keeps them in seconds
@@ -33,6 +34,8 @@ function runParams(quick, env = process.env) {
         runs: envNum(env, 'BENCH_RUNS', 5),
         duration: envNum(env, 'BENCH_DURATION', 6),
         warmup: 3,
+        // Once per process before the first scenario (measure.js, warmUpProcesses): S1, S2 and S4.
+        processWarmup: 5,
         s3Duration: 15,
         s3Warmup: 3,
         bcryptCost: 12, // the service's default BCRYPT_COST, used for S3 and its floor

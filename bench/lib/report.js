@@ -226,7 +226,9 @@ function machineSection(r) {
   L.push(
     `- Load: autocannon ${r.versions.autocannon}, programmatic, in the orchestrator's process, over loopback, one request in flight per connection. ` +
       `S1/S2/S4 and their floors: ${P.conns} connections; S3 and its floor: ${P.s3Conns}; memory: ${P.memConns}. Runs of ${P.duration} s (S3 ${P.s3Duration} s) after a ${P.warmup} s warm-up; ` +
-      `a scenario's runs alternate with its floor's runs. Latencies are exact percentiles of every 2xx response time (not autocannon's 1 ms histogram).`,
+      `a scenario's runs alternate with its floor's runs. ` +
+      (P.processWarmup > 0 ? `Before the first scenario, every process under test serves S1, S2 and S4 for ${P.processWarmup} s each (a newly started process takes longer than a scenario's warm-up to reach its steady state). ` : '') +
+      `Latencies are exact percentiles of every 2xx response time (not autocannon's 1 ms histogram).`,
   );
   L.push(
     `- **The load generator, the service, the floor and PostgreSQL share the same ${m.cores} cores.** Absolute figures are therefore low and noisy (the machine was also running other work, see the load average); ` +

@@ -4,7 +4,7 @@
 // bench/results/only-*.json, never a report.
 const { existsSync } = require('node:fs');
 const { join, resolve } = require('node:path');
-const { measure } = require('../lib/measure');
+const { measure, warmUpProcesses } = require('../lib/measure');
 const { scenarios } = require('../lib/scenarios');
 const { startService } = require('../lib/service');
 const { STACKS } = require('../lib/stacks');
@@ -42,6 +42,11 @@ async function measureOnly(run, stage, small) {
   const { P, results, only } = run;
   const other = await startOtherBuild(run, stage, small);
   const sc = { ...small.sc, ...other };
+  const chosen = [...only].filter((name) => PAIRS[name]);
+  await warmUpProcesses(run, sc, chosen.flatMap((name) => {
+    const n = name.slice(1);
+    return [name, PAIRS[name], ...STACKS.map((st) => `${st.letter}${n}`), ...(other[`B${n}`] ? [`B${n}`] : [])];
+  }));
   for (const name of only) {
     if (name === 'mem' || name === 'scale') continue;
     if (!PAIRS[name]) throw new Error(`BENCH_ONLY: unknown scenario ${name} (S1, S2, S4, mem, scale)`);

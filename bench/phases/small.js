@@ -4,7 +4,7 @@
 const bcrypt = require('bcrypt');
 const { signInBenchUsers } = require('../lib/client');
 const { withClient } = require('../lib/database');
-const { measure } = require('../lib/measure');
+const { measure, warmUpProcesses } = require('../lib/measure');
 const { BENCH_PASSWORD, S3_EMAIL, S3_PASSWORD, SEED_COST } = require('../lib/params');
 const { scenarios } = require('../lib/scenarios');
 const seed = require('../lib/seed');
@@ -50,6 +50,7 @@ async function startSmall(run, stage) {
 async function measureSmall(run, sc) {
   const pairs = run.results.pairs;
   const stackFloors = (n) => STACKS.map((st) => `${st.letter}${n}`);
+  await warmUpProcesses(run, sc, [1, 2, 4].flatMap((n) => [`S${n}`, `F${n}`, ...stackFloors(n)]));
   pairs.S1 = await measure(run, '1k', sc, 'S1', 'F1', { also: stackFloors(1) });
   pairs.S2 = await measure(run, '1k', sc, 'S2', 'F2', { also: stackFloors(2) });
   pairs.S4 = await measure(run, '1k', sc, 'S4', 'F4', { also: stackFloors(4) });
