@@ -61,9 +61,9 @@ async function measure(run, key, sc, name, floorName, { duration = run.P.duratio
  * keys, e.g. S1, F1, G1, …) for `P.processWarmup` seconds, in turn. A freshly started process needs
  * longer than a scenario's own warm-up to reach its steady state (optimised code, V8's young
  * generation grown to the size it settles at): without this, the first two runs of S1 — the first
- * scenario — cost the service 1.4–1.6× the server CPU per request of its later runs, and the stack
- * floors 1.2–1.4× (BENCH_ONLY=S1 runs at 08:43, 09:00 and 09:49 on 2026-12-01), so whichever
- * process warmed more slowly lost S1's comparison. All processes get the same warm-up.
+ * scenario — cost the service 1.2–1.5× the server CPU per request of its later runs, and the stack
+ * floor up to 1.4× (two BENCH_ONLY runs and a full run on 2026-12-01), so whichever process warmed
+ * more slowly lost S1's comparison. All processes get the same warm-up.
  */
 async function warmUpProcesses(run, sc, names) {
   const seconds = run.P.processWarmup;
