@@ -57,8 +57,8 @@ function signatureValid(algorithm: AccessTokenAlgorithm, key: KeyObject, signing
  * (no extension is understood, RFC 7515 §4.1.11) and a string `kid` if any; the key that `kid`
  * names; the signature (HMAC compared in constant time, or ECDSA P-256 as r ‖ s); a payload that is
  * a JSON object; `nbf`, if present, a number not after now; `exp` a number after now. Now is the
- * real clock in whole seconds (what jsonwebtoken used here before), unless given. The claims themselves (issuer, audience,
- * `typ`, `sub`, `sid`, `iat`, lifetime) are `JwtStrategy.validate`'s.
+ * real clock in whole seconds (what jsonwebtoken used here before), unless given. The claims
+ * themselves (issuer, audience, `typ`, `sub`, `sid`, `iat`, lifetime) are `JwtStrategy.validate`'s.
  *
  * Our own code rather than jsonwebtoken (through passport-jwt): the algorithm and the key are fixed
  * per module, so verifying is one HMAC or ECDSA verification and two JSON parses. jsonwebtoken
