@@ -187,6 +187,23 @@ describe('verifyAccessToken (our JWS verifier) against jsonwebtoken', () => {
     failing.verificationKey = () => Promise.reject(new Error('JWKS endpoint down'));
     await expect(verifyAccessToken(hsToken({ alg: 'HS256' }, c), failing)).resolves.toBeUndefined();
   });
+
+  it('a header remembered from a verified token changes no verdict: its next tokens still need their signature, their key, their alg', async () => {
+    // A header no other test uses, so its first token below is the one that may be remembered.
+    const header = { alg: 'HS256', typ: 'JWT', kid: 'remembered' };
+    const keys = new TestKeys('HS256', { remembered: createSecretKey(Buffer.from(SECRET)) });
+    const forged = () => hsToken(header, claims(), 'not-the-secret-0123456789abcdef0123456789');
+    await expect(verifyAccessToken(forged(), keys)).resolves.toBeUndefined();
+    const c = claims();
+    await expect(verifyAccessToken(hsToken(header, c), keys)).resolves.toEqual(c);
+    // The same header text again, with what must still be refused.
+    await expect(verifyAccessToken(forged(), keys)).resolves.toBeUndefined();
+    await expect(verifyAccessToken(respelled(hsToken(header, claims())), keys)).resolves.toBeUndefined();
+    await expect(verifyAccessToken(hsToken(header, claims({ exp: now() - 1 })), keys)).resolves.toBeUndefined();
+    await expect(verifyAccessToken(hsToken(header, claims()), new TestKeys('HS256', {}))).resolves.toBeUndefined();
+    await expect(verifyAccessToken(hsToken(header, claims()), new TestKeys('ES256', { remembered: ec.publicKey }))).resolves.toBeUndefined();
+    await expect(verifyAccessToken(hsToken(header, c), keys)).resolves.toEqual(c);
+  });
 });
 
 describe('bearerToken', () => {

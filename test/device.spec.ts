@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { isIP } from 'node:net';
 import type { Client } from 'pg';
-import { normaliseIp } from '../src/core/ip';
+import { clientIpOf, normaliseIp } from '../src/core/ip';
 import { createTestDatabase, TestDatabase } from './support/test-database';
 
 /**
@@ -81,5 +81,26 @@ describe('normaliseIp (what a session records as its IP address)', () => {
         await c.query('rollback');
       }
     });
+  });
+});
+
+describe('clientIpOf (the request client address every consumer of a request records)', () => {
+  it("is Express's req.ip normalised, read once per request however many ask; the socket address when there is no req.ip", () => {
+    let reads = 0;
+    const req = {
+      socket: { remoteAddress: '10.0.0.9' },
+      get ip() {
+        reads++;
+        return '::ffff:192.0.2.7';
+      },
+    } as unknown as Parameters<typeof clientIpOf>[0];
+    expect(clientIpOf(req)).toBe('192.0.2.7');
+    expect(clientIpOf(req)).toBe('192.0.2.7');
+    expect(reads).toBe(1);
+    const bare = { socket: { remoteAddress: 'fe80::1%eth0' } } as unknown as Parameters<typeof clientIpOf>[0];
+    expect(clientIpOf(bare)).toBe('fe80::1');
+    const none = { socket: {} } as unknown as Parameters<typeof clientIpOf>[0];
+    expect(clientIpOf(none)).toBeNull();
+    expect(clientIpOf(none)).toBeNull();
   });
 });

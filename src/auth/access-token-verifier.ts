@@ -19,6 +19,21 @@ export function bearerToken(header: string | string[] | undefined): string | und
   return token.length > 0 && !/\s/.test(token) ? token : undefined;
 }
 
+/**
+ * Headers of tokens that verified, by their base64url text: the issuer writes the same header on
+ * every token it signs with a key, so a request skips decoding and parsing it. Filled only after a
+ * token's signature checked out, so a caller cannot fill it with headers of their own; a handful of
+ * entries (one per signing key) and the oldest goes first.
+ */
+const verifiedHeaders = new Map<string, Readonly<Record<string, unknown>>>();
+const VERIFIED_HEADERS_MAX = 16;
+
+function rememberHeader(part: string, header: Record<string, unknown>): void {
+  if (verifiedHeaders.has(part)) return;
+  if (verifiedHeaders.size >= VERIFIED_HEADERS_MAX) verifiedHeaders.delete(verifiedHeaders.keys().next().value!);
+  verifiedHeaders.set(part, Object.freeze(header));
+}
+
 function jsonObject(part: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
@@ -77,7 +92,8 @@ export async function verifyAccessToken(
   if (token.length > MAX_TOKEN_LENGTH || !JWS_COMPACT.test(token)) return undefined;
   const headerEnd = token.indexOf('.');
   const payloadEnd = token.indexOf('.', headerEnd + 1);
-  const header = jsonObject(token.slice(0, headerEnd));
+  const headerPart = token.slice(0, headerEnd);
+  const header = verifiedHeaders.get(headerPart) ?? jsonObject(headerPart);
   if (!header || header.alg !== keys.algorithm || header.crit !== undefined) return undefined;
   const { kid } = header;
   if (kid !== undefined && typeof kid !== 'string') return undefined;
@@ -89,6 +105,7 @@ export async function verifyAccessToken(
   }
   if (!key) return undefined;
   if (!signatureValid(keys.algorithm, key, token.slice(0, payloadEnd), token.slice(payloadEnd + 1))) return undefined;
+  rememberHeader(headerPart, header);
   const claims = jsonObject(token.slice(headerEnd + 1, payloadEnd));
   if (!claims) return undefined;
   const { nbf, exp } = claims;

@@ -2,7 +2,7 @@ import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nes
 import type { Request } from 'express';
 import { Observable } from 'rxjs';
 import { runWithAuditContext } from '../audit/audit-context';
-import { normaliseIp } from '../core/ip';
+import { clientIpOf } from '../core/ip';
 import { userAgentOf } from '../sessions/device';
 
 /**
@@ -15,7 +15,7 @@ export class AuditContextInterceptor implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() !== 'http') return next.handle();
     const req = context.switchToHttp().getRequest<Request>();
-    const client = { ipAddress: normaliseIp(req.ip ?? req.socket?.remoteAddress), userAgent: userAgentOf(req) };
+    const client = { ipAddress: clientIpOf(req), userAgent: userAgentOf(req) };
     return new Observable((subscriber) => runWithAuditContext(client, () => next.handle().subscribe(subscriber)));
   }
 }

@@ -4,6 +4,7 @@ import { AuthGuard } from '@nestjs/passport';
 import { PrincipalCheck, RlsPrincipal } from '../core/principal';
 import { AccessTokenKeys } from './access-token-keys';
 import { IS_PUBLIC } from '../core/decorators';
+import { PerRoute } from '../core/per-route';
 import { ACCESS_TOKEN_KEYS } from './jwt.strategy';
 
 /**
@@ -48,8 +49,10 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
   }
 
   protected isPublic(context: ExecutionContext): boolean {
-    return this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()]) === true;
+    return this.publicRoutes.get(context);
   }
+
+  private readonly publicRoutes = new PerRoute<boolean>((handler, cls) => this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [handler, cls]) === true);
 
   /** Runs after a token was accepted (`request.user` is set); throw to refuse. */
   protected async onAuthenticated(_context: ExecutionContext): Promise<void> {}

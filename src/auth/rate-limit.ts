@@ -2,6 +2,7 @@ import { ExecutionContext, HttpException, HttpStatus, Inject, Injectable, SetMet
 import { Reflector } from '@nestjs/core';
 import { ThrottlerGuard, ThrottlerLimitDetail, ThrottlerModuleOptions } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
+import { clientIpOf } from '../core/ip';
 import type { RlsPrincipal } from '../core/principal';
 import { AuthSettings } from '../core/settings';
 import { LoginFailureLimiter } from './login-failures';
@@ -44,6 +45,8 @@ export function rateLimitOptions(config: AuthSettings): ThrottlerModuleOptions {
         name: 'ip',
         ttl: limits.windowSeconds * 1000,
         limit: (context) => perIp[routeOf(reflector, context) ?? 'login'],
+        // The stock tracker is `req.ip` itself; this is the same address, normalised and kept on the request.
+        getTracker: (req) => clientIpOf(req as Parameters<typeof clientIpOf>[0]) ?? '',
       },
       {
         name: 'user',
@@ -72,7 +75,7 @@ export class AuthRateLimitGuard extends ThrottlerGuard {
       const req = context.switchToHttp().getRequest<Request>();
       const email = (req.body as { email?: unknown } | undefined)?.email;
       if (typeof email === 'string') {
-        const retryAfter = this.loginFailures.retryAfterSeconds(email, req.ip ?? req.socket?.remoteAddress);
+        const retryAfter = this.loginFailures.retryAfterSeconds(email, clientIpOf(req));
         if (retryAfter > 0) throw tooMany(context, retryAfter);
       }
     }

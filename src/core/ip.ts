@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 
 /**
@@ -11,4 +12,19 @@ export function normaliseIp(ip: string | undefined | null): string | null {
   const unzoned = isIP(ip) === 6 ? ip.replace(/%[\s\S]*$/, '') : ip;
   const candidate = unzoned.startsWith('::ffff:') && isIP(unzoned.slice(7)) === 4 ? unzoned.slice(7) : unzoned;
   return isIP(candidate) ? candidate : null;
+}
+
+const CLIENT_IP = Symbol('nest-rls-auth:client-ip');
+type ClientRequest = Pick<IncomingMessage, 'socket'> & { ip?: string; [CLIENT_IP]?: string | null };
+
+/**
+ * The request's client address as sessions, audit events, rate limits and log lines record it:
+ * Express's `req.ip` (the socket address, or the `X-Forwarded-For` hop that TRUST_PROXY chooses),
+ * normalised. Worked out once per request and kept on it: Express computes `req.ip` anew on every
+ * read (proxy-addr parses the forwarding header each time), and a request reads it three or four times.
+ */
+export function clientIpOf(req: ClientRequest): string | null {
+  const known = req[CLIENT_IP];
+  if (known !== undefined) return known;
+  return (req[CLIENT_IP] = normaliseIp(req.ip ?? req.socket?.remoteAddress));
 }

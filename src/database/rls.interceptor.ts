@@ -3,6 +3,7 @@ import { INTERCEPTORS_METADATA, SSE_METADATA } from '@nestjs/common/constants';
 import { Reflector } from '@nestjs/core';
 import { from, lastValueFrom, Observable } from 'rxjs';
 import { WITHOUT_RLS_TRANSACTION } from '../core/decorators';
+import { PerRoute } from '../core/per-route';
 import { PRINCIPAL_CHECK_PENDING, PrincipalCheck, PrincipalVerifier, RlsPrincipal } from '../core/principal';
 import { RlsContext } from './rls.context';
 
@@ -39,10 +40,10 @@ export class RlsInterceptor implements NestInterceptor {
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    if (!this.transactional(context)) return next.handle();
+    if (context.getType() !== 'http') return next.handle();
     const req = context.switchToHttp().getRequest<CheckedRequest>();
     // Registered globally and on the module's controllers: one transaction per request.
-    if (req[IN_RLS_TRANSACTION]) return next.handle();
+    if (req[IN_RLS_TRANSACTION] || !this.transactionalRoutes.get(context)) return next.handle();
     req[IN_RLS_TRANSACTION] = true;
     const principal = req.user;
     return from(
@@ -58,18 +59,22 @@ export class RlsInterceptor implements NestInterceptor {
 
   /** Whether this interceptor will run the request's handler inside its transaction. */
   covers(context: ExecutionContext): boolean {
-    if (!this.transactional(context)) return false;
-    if (this.isGlobal) return true;
-    const interceptors = this.reflector.getAllAndMerge<unknown[]>(INTERCEPTORS_METADATA, [context.getHandler(), context.getClass()]);
-    return interceptors.some((i) => i === RlsInterceptor || i instanceof RlsInterceptor);
+    return context.getType() === 'http' && this.coveredRoutes.get(context);
   }
 
-  private transactional(context: ExecutionContext): boolean {
-    if (context.getType() !== 'http') return false;
-    const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(WITHOUT_RLS_TRANSACTION, targets)) return false;
-    return this.reflector.get<boolean>(SSE_METADATA, context.getHandler()) !== true;
-  }
+  /** Routes whose handler runs in the request's transaction (whoever registered the interceptor). */
+  private readonly transactionalRoutes = new PerRoute<boolean>(
+    (handler, cls) =>
+      !this.reflector.getAllAndOverride<boolean>(WITHOUT_RLS_TRANSACTION, [handler, cls]) && this.reflector.get<boolean>(SSE_METADATA, handler) !== true,
+  );
+
+  /** Transactional routes this interceptor runs on: all of them when it is global, else those it decorates. */
+  private readonly coveredRoutes = new PerRoute<boolean>((handler, cls) => {
+    if (!this.transactionalRoutes.getFor(handler, cls)) return false;
+    if (this.isGlobal) return true;
+    const interceptors = this.reflector.getAllAndMerge<unknown[]>(INTERCEPTORS_METADATA, [handler, cls]);
+    return interceptors.some((i) => i === RlsInterceptor || i instanceof RlsInterceptor);
+  });
 }
 
 function markVerified(req: CheckedRequest): void {

@@ -1,5 +1,5 @@
 import type { Request } from 'express';
-import { normaliseIp } from '../core/ip';
+import { clientIpOf } from '../core/ip';
 import { DeviceType } from './session.entity';
 
 export const USER_AGENT_MAX_LENGTH = 512;
@@ -19,7 +19,7 @@ export function deviceFromRequest(req: Request, client: { deviceName?: string | 
   const userAgent = userAgentOf(req);
   return {
     userAgent,
-    ipAddress: normaliseIp(req.ip ?? req.socket?.remoteAddress),
+    ipAddress: clientIpOf(req),
     deviceName: client.deviceName?.trim() || null,
     deviceType: client.deviceType ?? deviceTypeFromUserAgent(userAgent),
   };
