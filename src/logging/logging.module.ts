@@ -3,10 +3,12 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LoggerModule } from 'nestjs-pino';
+import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { destination, pino, type DestinationStream, type Logger } from 'pino';
 import type { ServiceConfig } from '../config/service-config';
-import { normaliseIp } from '../core/ip';
+import { clientIpOf } from '../core/ip';
+import { BatchedLines } from './batched-lines';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -46,9 +48,6 @@ const requestFields = new AsyncLocalStorage<RequestFields>();
  */
 export const requestFieldsMixin = (): Partial<RequestFields> => requestFields.getStore() ?? {};
 
-/** The client address, as sessions record it: Express's `req.ip` under TRUST_PROXY, normalised. */
-const clientIp = (req: IncomingMessage): string | null => normaliseIp((req as RoutedRequest).ip ?? req.socket?.remoteAddress);
-
 function routeOf(req: RoutedRequest): string {
   return req.route?.path ?? (req.originalUrl ?? req.url ?? '').split('?')[0];
 }
@@ -65,6 +64,44 @@ export type LogDestination = DestinationStream & { flushSync?: () => void };
 
 type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
+/** The fields of a request line (besides `msg`), in the order they are written. */
+interface RequestLine {
+  reqId: string;
+  req: { id: string; method: string | undefined };
+  ip: string | null;
+  res: { statusCode: number };
+  route: string;
+  durationMs: number;
+  aborted?: true;
+}
+
+/** Writes request lines at info (30) or error (50), when LOG_LEVEL lets them through. */
+export type RequestLineWriter = (level: 30 | 50, line: RequestLine, msg: string) => void;
+
+/**
+ * The request line exactly as pino writes it for these fields (`{"level":…,"time":…,"pid":…,
+ * "hostname":…, then the fields in order, then "msg"}`): test/logging-lines.spec.ts compares the two
+ * on generated requests. Written here rather than through a pino logger because the line has one
+ * fixed shape, and pino's generic serialisation (its nested objects through safe-stable-stringify)
+ * costs more than the write: `node bench/log-lines.js` puts a line at 5.3–6.0 µs of CPU through pino
+ * and 3.0–3.5 µs through this, on the same destination, and every request writes one. Its strings
+ * go through `JSON.stringify`; every other line is pino's.
+ */
+export function requestLineWriter(level: string, out: DestinationStream): RequestLineWriter {
+  const threshold = (pino.levels.values as Record<string, number>)[level] ?? Infinity;
+  const base = `,"pid":${process.pid},"hostname":${JSON.stringify(hostname())}`;
+  const text = (value: string | undefined | null): string => (value == null ? 'null' : JSON.stringify(value));
+  return (lineLevel, line, msg) => {
+    if (lineLevel < threshold) return;
+    const method = line.req.method === undefined ? '' : `,"method":${text(line.req.method)}`;
+    out.write(
+      `{"level":${lineLevel},"time":${Date.now()}${base},"reqId":${text(line.reqId)},"req":{"id":${text(line.req.id)}${method}},` +
+        `"ip":${text(line.ip)},"res":{"statusCode":${line.res.statusCode}},"route":${text(line.route)},"durationMs":${line.durationMs}` +
+        `${line.aborted ? ',"aborted":true' : ''},"msg":${text(msg)}}\n`,
+    );
+  };
+}
+
 /**
  * One line per request, written when the response is done, and a request logger bound to the request
  * id and the client IP for the lines written inside the request (nestjs-pino reads it from `req.log`).
@@ -74,12 +111,12 @@ type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unkno
  * redaction paths over its bindings: the bench's LOG_LEVEL=warn variant put the request line at 0.32 ms
  * of CPU per request, a quarter of the service's (now within that variant's noise). Here a request binds
  * no logger at all (the request's fields reach its lines through `requestFieldsMixin`), and the request
- * line is written through `requestLines`, a logger without redaction: every field of that line is set
- * here, from values that hold no secret (method, route pattern, status, duration, request id, client
- * IP), so the redaction paths have nothing to find in it. Every other line goes through the redacting
- * logger.
+ * line is written by `requestLineWriter`, without redaction: every field of that line is set here,
+ * from values that hold no secret (method, route pattern, status, duration, request id, client IP),
+ * so the redaction paths would have nothing to find in it. Every other line goes through the
+ * redacting logger.
  */
-export function requestLogging(logger: Logger, requestLines: Logger): Middleware {
+export function requestLogging(logger: Logger, writeLine: RequestLineWriter): Middleware {
   return (req, res, next) => {
     const started = performance.now();
     const incoming = req.headers['x-request-id'];
@@ -87,7 +124,7 @@ export function requestLogging(logger: Logger, requestLines: Logger): Middleware
     res.setHeader('X-Request-Id', id);
     const r = req as LoggedRequest;
     r.id = id;
-    const ip = clientIp(req);
+    const ip = clientIpOf(r);
     // nestjs-pino binds this one to the request's async context for Nest's Logger; the request's
     // fields come from `requestFieldsMixin`, for this logger and any child of it (`PinoLogger.assign`).
     r.log = logger;
@@ -96,10 +133,10 @@ export function requestLogging(logger: Logger, requestLines: Logger): Middleware
       const statusCode = res.statusCode;
       const route = routeOf(r);
       const durationMs = Math.round((performance.now() - started) * 10) / 10;
-      const line = { reqId: id, req: { id, method: req.method }, ip, res: { statusCode }, route, durationMs };
-      if (!res.writableFinished) requestLines.info({ ...line, aborted: true }, `${req.method} ${route} ${statusCode} aborted by the client`);
-      else if (statusCode >= 500) requestLines.error(line, `${req.method} ${route} ${statusCode} failed`);
-      else requestLines.info(line, `${req.method} ${route} ${statusCode} ${Math.round(durationMs)}ms`);
+      const line: RequestLine = { reqId: id, req: { id, method: req.method }, ip, res: { statusCode }, route, durationMs };
+      if (!res.writableFinished) writeLine(30, { ...line, aborted: true }, `${req.method} ${route} ${statusCode} aborted by the client`);
+      else if (statusCode >= 500) writeLine(50, line, `${req.method} ${route} ${statusCode} failed`);
+      else writeLine(30, line, `${req.method} ${route} ${statusCode} ${Math.round(durationMs)}ms`);
     });
     requestFields.run({ reqId: id, ip }, next);
   };
@@ -113,21 +150,16 @@ export function requestLogging(logger: Logger, requestLines: Logger): Middleware
 @Module({})
 export class LoggingModule {
   static forRoot(config: ServiceConfig, stream?: DestinationStream): DynamicModule {
-    // Standard output, written asynchronously and in blocks: lines collect until 4 KiB are pending
-    // or 250 ms have passed, then leave in one write(2). One write per line cost more CPU than the
-    // line itself (a write plus two thread hand-offs, since asynchronous writes go through libuv's
-    // thread pool). pino flushes what is pending when the process exits, on a signal or a crash too;
-    // only a SIGKILL (or the OOM killer) loses the lines of the last 250 ms.
-    const out = stream ?? destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 250 });
+    // Standard output in batches of lines (BatchedLines), each batch one write(2) made by sonic-boom.
+    const out = stream ?? new BatchedLines(destination({ dest: 1, sync: true }));
     const logger = pino({ level: config.logging.level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, mixin: requestFieldsMixin }, out);
-    const requestLines = pino({ level: config.logging.level }, out);
     return {
       module: LoggingModule,
       // nestjs-pino takes the request logger from `req.log` (so Nest's Logger lines inside a request
       // carry the request id and client IP) and logs outside requests through `logger`.
       imports: [LoggerModule.forRoot({ pinoHttp: { logger }, useExisting: true })],
       providers: [
-        { provide: HTTP_LOGGER, useValue: requestLogging(logger, requestLines) },
+        { provide: HTTP_LOGGER, useValue: requestLogging(logger, requestLineWriter(config.logging.level, out)) },
         { provide: LOG_DESTINATION, useValue: out },
       ],
       exports: [HTTP_LOGGER, LOG_DESTINATION],
