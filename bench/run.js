@@ -21,6 +21,8 @@
 //                        paired with its floor and the stack floors (and with `scale` again at the
 //                        large size; `mem` the memory run); prints the figures and writes
 //                        bench/results/only-*.json, never RESULTS.md
+//   BENCH_MEM_VARIANTS="<node options>;<node options>"   with BENCH_ONLY=mem: one more service process
+//                        per variant (NAME=value words go to its environment), memory runs alternating
 //
 // The parameters are in lib/params.js, one module per phase in phases/ (in the order below), the
 // report's sections in lib/report.js.

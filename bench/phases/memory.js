@@ -13,7 +13,7 @@ async function memoryRun(run, service, sc, label, i) {
   const r = await sc.S1mem.run(run.P.duration);
   const m = w.stop();
   check(run, `memory${label} S1@${run.P.memConns} run ${i + 1}`, r);
-  log(`memory${label} run ${i + 1}: peak RSS ${(peakOf(m) / 1e6).toFixed(1)} MB (${fmt(r)})`);
+  log(`memory${label} run ${i + 1}: peak RSS ${(peakOf(m) / 1e6).toFixed(1)} MB (${fmt(r)}, server CPU ${r.serverCpuMsPerRequest.toFixed(3)} ms/request)`);
   return { ...m, load: r };
 }
 

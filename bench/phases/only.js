@@ -4,7 +4,7 @@
 // bench/results/only-*.json, never a report.
 const { existsSync } = require('node:fs');
 const { join, resolve } = require('node:path');
-const { measure, warmUpProcesses } = require('../lib/measure');
+const { check, measure, warmUpProcesses } = require('../lib/measure');
 const { scenarios } = require('../lib/scenarios');
 const { startService } = require('../lib/service');
 const { STACKS } = require('../lib/stacks');
@@ -77,14 +77,43 @@ async function measureOnly(run, stage, small) {
       );
     }
   }
-  if (only.has('mem')) {
-    const peaks = [];
-    for (let i = 0; i < P.runs; i++) peaks.push(peakOf(await memoryRun(run, stage.svc, small.sc, '', i)));
-    results.memory.peaks = peaks;
-  }
+  if (only.has('mem')) await memoryOnly(run, stage, small);
   run.finish();
   await run.writeRaw('only');
   await run.keepLogs();
+}
+
+/**
+ * BENCH_ONLY=mem: the memory run at the small size. BENCH_MEM_VARIANTS="<node options>;<node options>":
+ * one more service process per variant (env assignments such as MALLOC_ARENA_MAX=2 among the options
+ * go to its environment), its runs alternating with the service's: what a flag buys and costs.
+ */
+async function memoryOnly(run, stage, small) {
+  const { P, results } = run;
+  const variants = [{ label: '', sc: small.sc, svc: stage.svc }];
+  for (const spec of (process.env.BENCH_MEM_VARIANTS ?? '').split(';').map((x) => x.trim()).filter(Boolean)) {
+    const words = spec.split(/\s+/);
+    const env = Object.fromEntries(words.filter((w) => /^[A-Z_]+=/.test(w)).map((w) => w.split(/=(.*)/s).slice(0, 2)));
+    const svc = await startService({
+      appDir: run.appDir,
+      ownerUrl: stage.db.ownerUrl,
+      secrets: stage.secrets,
+      logFile: join(run.tmpRoot, `service-variant-${variants.length}.log`),
+      cwd: run.tmpRoot,
+      nodeArgs: [...stage.nodeArgs, ...words.filter((w) => !/^[A-Z_]+=/.test(w))],
+      extraEnv: { ...stage.costEnv, ...env, MIGRATE_ON_START: 'false' },
+    });
+    run.defer(() => svc.stop());
+    variants.push({ label: ` [${spec}]`, sc: scenarios(P, svc, small.floor, small.users), svc });
+  }
+  // Newly started processes: the memory runs follow a warm-up as long as the full run's process warm-up.
+  for (const v of variants) if (P.processWarmup > 0) check(run, `memory warm-up${v.label}`, await v.sc.S1mem.run(3 * P.processWarmup), { required: false });
+  const peaks = variants.map(() => []);
+  for (let i = 0; i < P.runs; i++) {
+    for (const [k, v] of variants.entries()) peaks[k].push(peakOf(await memoryRun(run, v.svc, v.sc, v.label, i)));
+  }
+  results.memory.peaks = peaks[0];
+  results.memory.variants = variants.slice(1).map((v, k) => ({ label: v.label.trim(), peaks: peaks[k + 1] }));
 }
 
 module.exports = { measureOnly };
