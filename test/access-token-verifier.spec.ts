@@ -206,6 +206,47 @@ describe('verifyAccessToken (our JWS verifier) against jsonwebtoken', () => {
   });
 });
 
+describe('verifyAccessToken: a token verified before', () => {
+  it('is accepted again only while its kid names the same key under the same algorithm, and while it is in date', async () => {
+    const T = now();
+    const secret = createSecretKey(Buffer.from(SECRET));
+    const table: Record<string, KeyObject | string> = { again: secret };
+    const keys = new TestKeys('HS256', table);
+    const header = { alg: 'HS256', kid: 'again' };
+    const c = claims({ nbf: T, exp: T + 600 });
+    const token = hsToken(header, c);
+    await expect(verifyAccessToken(token, keys, T)).resolves.toEqual(c);
+    await expect(verifyAccessToken(token, keys, T + 10)).resolves.toEqual(c);
+    // Its dates, on every hit.
+    await expect(verifyAccessToken(token, keys, T + 600)).resolves.toBeUndefined();
+    await expect(verifyAccessToken(token, keys, T - 1)).resolves.toBeUndefined();
+    // The same text with another signature is another token, and a forgery.
+    await expect(verifyAccessToken(hsToken(header, c, 'not-the-secret-0123456789abcdef0123456789'), keys, T)).resolves.toBeUndefined();
+    // Another module's keys: another algorithm under that kid, or its own key object for the same secret.
+    await expect(verifyAccessToken(token, new TestKeys('ES256', { again: ec.publicKey }), T)).resolves.toBeUndefined();
+    await expect(verifyAccessToken(token, new TestKeys('HS256', { again: createSecretKey(Buffer.from(SECRET)) }), T)).resolves.toEqual(c);
+    await expect(verifyAccessToken(token, keys, T)).resolves.toEqual(c);
+    // Its key replaced under the same kid, then taken out: refused from then on.
+    table.again = createSecretKey(Buffer.from('another-secret-0123456789abcdef0123456789'));
+    await expect(verifyAccessToken(token, keys, T)).resolves.toBeUndefined();
+    table.again = secret;
+    await expect(verifyAccessToken(token, keys, T)).resolves.toEqual(c);
+    delete table.again;
+    await expect(verifyAccessToken(token, keys, T)).resolves.toBeUndefined();
+    const failing = new TestKeys('HS256', { again: secret });
+    failing.verificationKey = () => Promise.reject(new Error('JWKS endpoint down'));
+    await expect(verifyAccessToken(token, failing, T)).resolves.toBeUndefined();
+  });
+
+  it('comes back frozen: requests that bring the same token share its claims', async () => {
+    const c = claims();
+    const token = hsToken({ alg: 'HS256' }, c);
+    const first = await verifyAccessToken(token, hsKeys);
+    expect(Object.isFrozen(first)).toBe(true);
+    await expect(verifyAccessToken(token, hsKeys)).resolves.toBe(first);
+  });
+});
+
 describe('bearerToken', () => {
   it.each([
     ['Bearer abc.def.ghi', 'abc.def.ghi'],

@@ -18,6 +18,7 @@ import {
   Post,
   Req,
   Sse,
+  UnauthorizedException,
   UseGuards,
 } from '@nestjs/common';
 import { APP_GUARD, Reflector } from '@nestjs/core';
@@ -160,9 +161,23 @@ class HostController {
   }
 }
 
+/** A host subclass that answers its own 401 (`handleRequest`, the AuthGuard extension point). */
+class SignInHintGuard extends JwtAuthGuard {
+  override handleRequest<T>(err: unknown, user: T): T {
+    if (err || !user) throw new UnauthorizedException('Sign in at /login first');
+    return user;
+  }
+}
+
 /** Host routes for an app that turned the module's global guard off. */
 @Controller('host')
 class OptInGuardController {
+  @UseGuards(SignInHintGuard)
+  @Get('hinted')
+  hinted(@CurrentUser() user: AuthPrincipal): AuthPrincipal {
+    return user;
+  }
+
   @Get('open')
   open(@Req() req: { user?: AuthPrincipal }): { authenticated: boolean } {
     return { authenticated: req.user !== undefined };
@@ -404,6 +419,15 @@ describe('a host app importing AuthModule.forRootAsync', () => {
     it('still protects the module’s own routes without the global guard', async () => {
       await host.http.get('/api/sessions').expect(401);
       await host.http.get('/api/auth/me').expect(401);
+    });
+
+    it("answers through a host subclass's handleRequest: its own 401 without a token or with a bad one, the principal with a good one", async () => {
+      const user = await host.signUp();
+      const hint = { statusCode: 401, message: 'Sign in at /login first', error: 'Unauthorized' };
+      await host.http.get('/host/hinted').expect(401, hint);
+      await host.http.get('/host/hinted').set('Authorization', `Bearer ${user.tokens.accessToken}x`).expect(401, hint);
+      await host.http.get('/host/hinted').set('Authorization', 'Bearer not-a-token').expect(401, hint);
+      await host.http.get('/host/hinted').set(...auth(user.tokens)).expect(200, { userId: user.userId, sessionId: user.tokens.sessionId });
     });
 
     it('leaves a host route without a guard open, and does not authenticate it even with a token', async () => {

@@ -34,6 +34,37 @@ function rememberHeader(part: string, header: Record<string, unknown>): void {
   verifiedHeaders.set(part, Object.freeze(header));
 }
 
+/**
+ * Tokens that verified, by their whole text: a client sends the same access token with every request
+ * until it expires, and a request that brings one already verified skips the signature and the two
+ * JSON parses. An entry keeps the key the signature checked out under; a hit is accepted only while
+ * the token's `kid` still names that very key (a key taken out of the set, or replaced, ends its
+ * tokens here too) under the same algorithm, and `exp` and `nbf` are checked against now on every hit.
+ * Filled only after a token passed every check, so a caller cannot put a token of their own in it;
+ * bounded, the oldest entry goes first. (A host's keys given as strings become a new KeyObject on
+ * every lookup, so their tokens are verified in full every time.)
+ */
+interface VerifiedToken {
+  algorithm: AccessTokenAlgorithm;
+  kid: string | undefined;
+  key: KeyObject;
+  claims: Readonly<Record<string, unknown>>;
+}
+const verifiedTokens = new Map<string, VerifiedToken>();
+const VERIFIED_TOKENS_MAX = 1024;
+
+function rememberToken(token: string, entry: VerifiedToken): void {
+  if (verifiedTokens.size >= VERIFIED_TOKENS_MAX) verifiedTokens.delete(verifiedTokens.keys().next().value!);
+  verifiedTokens.set(token, entry);
+}
+
+/** `nbf`, if present, a number not after now; `exp` a number after now. */
+function inDate(claims: Readonly<Record<string, unknown>>, nowSeconds: number): boolean {
+  const { nbf, exp } = claims;
+  if (nbf !== undefined && (typeof nbf !== 'number' || nbf > nowSeconds)) return false;
+  return typeof exp === 'number' && nowSeconds < exp;
+}
+
 function jsonObject(part: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
@@ -74,6 +105,7 @@ function signatureValid(algorithm: AccessTokenAlgorithm, key: KeyObject, signing
  * a JSON object; `nbf`, if present, a number not after now; `exp` a number after now. Now is the
  * real clock in whole seconds (what jsonwebtoken used here before), unless given. The claims
  * themselves (issuer, audience, `typ`, `sub`, `sid`, `iat`, lifetime) are `JwtStrategy.validate`'s.
+ * A token that verified before is answered from `verifiedTokens` (above) with the same, frozen claims.
  *
  * Our own code rather than jsonwebtoken (through passport-jwt): the algorithm and the key are fixed
  * per module, so verifying is one HMAC or ECDSA verification and two JSON parses. jsonwebtoken
@@ -88,8 +120,15 @@ export async function verifyAccessToken(
   token: string,
   keys: AccessTokenKeys,
   nowSeconds = Math.floor(Date.now() / 1000),
-): Promise<Record<string, unknown> | undefined> {
-  if (token.length > MAX_TOKEN_LENGTH || !JWS_COMPACT.test(token)) return undefined;
+): Promise<Readonly<Record<string, unknown>> | undefined> {
+  if (token.length > MAX_TOKEN_LENGTH) return undefined;
+  const known = verifiedTokens.get(token);
+  if (known) {
+    if (known.algorithm === keys.algorithm && (await keyFor(keys, known.kid)) === known.key) return inDate(known.claims, nowSeconds) ? known.claims : undefined;
+    // Its key is gone or changed: the token is checked from scratch, as any other.
+    verifiedTokens.delete(token);
+  }
+  if (!JWS_COMPACT.test(token)) return undefined;
   const headerEnd = token.indexOf('.');
   const payloadEnd = token.indexOf('.', headerEnd + 1);
   const headerPart = token.slice(0, headerEnd);
@@ -97,19 +136,22 @@ export async function verifyAccessToken(
   if (!header || header.alg !== keys.algorithm || header.crit !== undefined) return undefined;
   const { kid } = header;
   if (kid !== undefined && typeof kid !== 'string') return undefined;
-  let key: KeyObject | undefined;
-  try {
-    key = asKeyObject(keys.algorithm, await keys.verificationKey(kid));
-  } catch {
-    return undefined;
-  }
+  const key = await keyFor(keys, kid);
   if (!key) return undefined;
   if (!signatureValid(keys.algorithm, key, token.slice(0, payloadEnd), token.slice(payloadEnd + 1))) return undefined;
   rememberHeader(headerPart, header);
   const claims = jsonObject(token.slice(headerEnd + 1, payloadEnd));
-  if (!claims) return undefined;
-  const { nbf, exp } = claims;
-  if (nbf !== undefined && (typeof nbf !== 'number' || nbf > nowSeconds)) return undefined;
-  if (typeof exp !== 'number' || nowSeconds >= exp) return undefined;
-  return claims;
+  if (!claims || !inDate(claims, nowSeconds)) return undefined;
+  const verified = Object.freeze(claims);
+  rememberToken(token, { algorithm: keys.algorithm, kid, key, claims: verified });
+  return verified;
+}
+
+/** The key `kid` names, as a KeyObject; undefined when there is none or the lookup fails. */
+async function keyFor(keys: AccessTokenKeys, kid: string | undefined): Promise<KeyObject | undefined> {
+  try {
+    return asKeyObject(keys.algorithm, await keys.verificationKey(kid));
+  } catch {
+    return undefined;
+  }
 }

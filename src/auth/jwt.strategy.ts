@@ -15,7 +15,7 @@ const MAX_CLOCK_SKEW_SECONDS = 60;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 type KeyedRequest = Request & { [ACCESS_TOKEN_KEYS]?: AccessTokenKeys };
-type Verified = (req: KeyedRequest, claims: Record<string, unknown>, done: (err: unknown, user?: unknown) => void) => void;
+type Verified = (req: KeyedRequest, claims: Readonly<Record<string, unknown>>, done: (err: unknown, user?: unknown) => void) => void;
 
 /** What passport adds to the object it makes from a strategy for one authentication. */
 interface PassportActions {
@@ -63,28 +63,44 @@ export class JwtStrategy extends PassportStrategy(BearerAccessTokenStrategy, 'jw
     super();
   }
 
-  validate(req: KeyedRequest, payload: Record<string, unknown>): AuthPrincipal {
-    const keys = req[ACCESS_TOKEN_KEYS];
-    const { sub, sid, typ, iss, aud, exp, iat } = payload;
-    const audiences = Array.isArray(aud) ? aud : [aud];
-    if (
-      !keys ||
-      // `exp` is checked by the verifier already; a bounded lifetime is checked here.
-      typeof exp !== 'number' ||
-      typeof iat !== 'number' ||
-      exp - iat > MAX_ACCESS_TOKEN_LIFETIME_SECONDS ||
-      // The lifetime bound above trusts `iat`: a token with iat and exp years ahead would pass it.
-      iat > keys.now().getTime() / 1000 + MAX_CLOCK_SKEW_SECONDS ||
-      iss !== keys.issuer ||
-      !audiences.includes(keys.audience) ||
-      typ !== ACCESS_TOKEN_TYPE ||
-      typeof sub !== 'string' ||
-      typeof sid !== 'string' ||
-      !UUID.test(sub) ||
-      !UUID.test(sid)
-    ) {
-      throw new UnauthorizedException();
-    }
-    return { userId: sub, sessionId: sid };
+  validate(req: KeyedRequest, payload: Readonly<Record<string, unknown>>): AuthPrincipal {
+    return principalOf(req[ACCESS_TOKEN_KEYS], payload);
   }
+}
+
+/**
+ * The bearer token's principal: `verifyAccessToken`'s checks, then `principalOf`'s. Undefined for a
+ * request without a well-formed bearer token or with one that does not verify; throws
+ * UnauthorizedException for a token whose claims are refused.
+ */
+export async function authenticateBearer(req: Request, keys: AccessTokenKeys): Promise<AuthPrincipal | undefined> {
+  const token = bearerToken(req.headers.authorization);
+  if (!token) return undefined;
+  const claims = await verifyAccessToken(token, keys);
+  return claims && principalOf(keys, claims);
+}
+
+/** The claims `JwtStrategy.validate` checks beyond the verifier's (its doc comment lists them). */
+function principalOf(keys: AccessTokenKeys | undefined, payload: Readonly<Record<string, unknown>>): AuthPrincipal {
+  const { sub, sid, typ, iss, aud, exp, iat } = payload;
+  const audiences = Array.isArray(aud) ? aud : [aud];
+  if (
+    !keys ||
+    // `exp` is checked by the verifier already; a bounded lifetime is checked here.
+    typeof exp !== 'number' ||
+    typeof iat !== 'number' ||
+    exp - iat > MAX_ACCESS_TOKEN_LIFETIME_SECONDS ||
+    // The lifetime bound above trusts `iat`: a token with iat and exp years ahead would pass it.
+    iat > keys.now().getTime() / 1000 + MAX_CLOCK_SKEW_SECONDS ||
+    iss !== keys.issuer ||
+    !audiences.includes(keys.audience) ||
+    typ !== ACCESS_TOKEN_TYPE ||
+    typeof sub !== 'string' ||
+    typeof sid !== 'string' ||
+    !UUID.test(sub) ||
+    !UUID.test(sid)
+  ) {
+    throw new UnauthorizedException();
+  }
+  return { userId: sub, sessionId: sid };
 }
