@@ -16,6 +16,8 @@
 //                        development loop, CPU per request and profiles then show the work, not the contention
 //   BENCH_AB=../other   with BENCH_ONLY: also measure that checkout's built service (same database, users
 //                        and secrets), its runs alternating with this one's: an A/B of two builds
+//   BENCH_AB_NODE_ARGS   extra node options for the BENCH_AB build only (BENCH_AB=. and a flag: an A/B
+//                        of one build with and without it)
 //   BENCH_NODE_ARGS      extra node options for the service process (experiments: V8 heap flags...)
 //   BENCH_ONLY=S1,S2,S4,scale,mem   a development loop: only these scenarios at the small size, each
 //                        paired with its floor and the stack floors (and with `scale` again at the
@@ -23,6 +25,8 @@
 //                        bench/results/only-*.json, never RESULTS.md
 //   BENCH_MEM_VARIANTS="<node options>;<node options>"   with BENCH_ONLY=mem: one more service process
 //                        per variant (NAME=value words go to its environment), memory runs alternating
+//   BENCH_MEM_STACK=1    with BENCH_ONLY=mem: the stack floor NestJS + MikroORM too (as measured, and with
+//                        the service's heap growing factor), as the full run's memory phase does
 //
 // The parameters are in lib/params.js, one module per phase in phases/ (in the order below), the
 // report's sections in lib/report.js.
@@ -48,7 +52,7 @@ async function main(run) {
   if (run.only) return measureOnly(run, stage, small);
   await measureSmall(run, small.sc);
   const large = await largePhase(run, stage, small);
-  await memoryPhase(run, stage, small.floor, large);
+  await memoryPhase(run, stage, small, large);
   await plansPhase(run, stage, large);
   await warnPhase(run, stage, small.floor, large);
   await purgePhase(run, stage, large.sc);

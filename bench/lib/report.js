@@ -195,7 +195,9 @@ function summarySection(r) {
   t(
     `Peak RSS of the service during S1 at ${P.memConns} connections < 200 MB`,
     `${range(peak, 1, MB)} MB` +
-      (capped ? ` (with the young generation capped, \`${capped.flag}\`: ${range(capped.peak, 1, MB)} MB, server CPU ms/request ${range(r.memory.cpu, 2)} → ${range(capped.cpu, 2)}; see Memory)` : ''),
+      (capped ? ` (with the young generation capped, \`${capped.flag}\`: ${range(capped.peak, 1, MB)} MB, server CPU ms/request ${range(r.memory.cpu, 2)} → ${range(capped.cpu, 2)}` : '') +
+      (r.memory?.stack ? `; the stack floor ${r.memory.stack.label} under the same load: ${range(r.memory.stack.peak, 1, MB)} MB, with the service's heap growing factor ${range(r.memory.stack.growing.peak, 1, MB)} MB` : '') +
+      (capped || r.memory?.stack ? '; see Memory)' : ''),
     peak?.median < 200 * MB,
   );
   t('No hot-path statement is a sequential scan of `sessions` or `users` (EXPLAIN at the large size)', hotSeqScans ? `${hotSeqScans} seq scan(s)` : 'none', r.explain ? hotSeqScans === 0 : undefined);
@@ -413,6 +415,16 @@ function memorySection(r) {
           'The young generation it leaves at the size V8 picks for the machine (on this one it grows to 128 MB under load). ' +
           `A second service process with it capped (\`${d.flag}\` on its command line: 2 × 16 MB), its runs alternating with these: peak RSS **${range(d.peak, 1, MB)} MB**, ` +
           `${range(d.rps, 1)} req/s; server CPU ms/request ${range(r.memory.cpu, 2)} without the cap, ${range(d.cpu, 2)} with it.`,
+      );
+    }
+    const g = r.memory.stack;
+    if (g) {
+      L.push('');
+      L.push(
+        `What the stack itself needs under the same load: the stack floor ${g.label} ([bench/stack-floor.js](stack-floor.js): the same statements, tokens decoded and not verified, nothing else), its runs alternating with these. ` +
+          `As the other phases run it (V8's defaults): peak RSS **${range(g.peak, 1, MB)} MB**, ${range(g.rps, 1)} req/s, server CPU ms/request ${range(g.cpu, 2)}. ` +
+          `A second process of it with the service's heap growing factor (\`${g.growing.flag}\`): peak RSS **${range(g.growing.peak, 1, MB)} MB**, ${range(g.growing.rps, 1)} req/s, server CPU ms/request ${range(g.growing.cpu, 2)}. ` +
+          'Where these are above the target, the stack alone does not meet it with the young generation V8 picks for the machine.',
       );
     }
   }

@@ -83,6 +83,7 @@ function scenarios(P, svc, floor, users, stacks = {}) {
         [`${letter}1`, load(base, () => bearerRequest('/sessions', sample))],
         [`${letter}2`, load(base, () => refreshRequest('/auth/refresh', floorChains), () => resyncChains(base.baseUrl, '/auth/refresh', floorChains))],
         [`${letter}4`, load(base, () => bearerRequest('/auth/me', sample))],
+        [`${letter}1mem`, load(base, () => bearerRequest('/sessions', users.slice(0, P.memConns)), null, P.memConns)],
       ]),
     ),
     S4: load(svc, () => bearerRequest('/auth/me', sample)),

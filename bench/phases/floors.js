@@ -89,9 +89,18 @@ async function startFloors(run, stage) {
   // The same requests and statements on NestJS (Express, Fastify) + MikroORM or pg (bench/stack-floor.js).
   const stacks = {};
   for (const st of STACKS) {
-    stacks[st.letter] = await start(st.name, 'stack-floor.js', { ...floorEnv, STACK_FLOOR_DRIVER: st.driver, STACK_FLOOR_ADAPTER: st.adapter });
+    stacks[st.letter] = await start(st.name, 'stack-floor.js', stackFloorEnv(floorEnv, st));
   }
-  return { floor, stacks };
+  return { floor, stacks, startStackFloor: (st, name, nodeArgs) => startStackFloor(run, floorEnv, st, name, nodeArgs) };
+}
+
+const stackFloorEnv = (floorEnv, st) => ({ ...floorEnv, STACK_FLOOR_DRIVER: st.driver, STACK_FLOOR_ADAPTER: st.adapter });
+
+/** One more process of the stack floor `st`, with extra node options (the memory phase's). */
+async function startStackFloor(run, floorEnv, st, name, nodeArgs) {
+  const f = await startProcess({ name, args: [join(__dirname, '..', 'stack-floor.js')], env: stackFloorEnv(floorEnv, st), logFile: join(run.tmpRoot, `${name}.log`), readyPath: '/health', nodeArgs });
+  run.defer(() => f.stop());
+  return f;
 }
 
 module.exports = { startFloors };

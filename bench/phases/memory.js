@@ -1,16 +1,18 @@
 'use strict';
 // Phase 3: peak memory of the service under S1 at many connections (large size), against a second
-// service process with the young generation capped, runs alternating.
+// service process with the young generation capped and against the stack floor NestJS + MikroORM
+// (as the other phases run it, and with the service's heap growing factor), runs alternating.
 const { join } = require('node:path');
 const { check, fmt } = require('../lib/measure');
 const { scenarios } = require('../lib/scenarios');
 const { startService, watchMemory } = require('../lib/service');
+const { STACKS } = require('../lib/stacks');
 const { summary, log } = require('../lib/util');
 
 /** One S1 run at `memConns` connections with the service's memory watched: its figures and its load. */
-async function memoryRun(run, service, sc, label, i) {
+async function memoryRun(run, service, sc, label, i, scenario = 'S1mem') {
   const w = watchMemory(service.pid);
-  const r = await sc.S1mem.run(run.P.duration);
+  const r = await sc[scenario].run(run.P.duration);
   const m = w.stop();
   check(run, `memory${label} S1@${run.P.memConns} run ${i + 1}`, r);
   log(`memory${label} run ${i + 1}: peak RSS ${(peakOf(m) / 1e6).toFixed(1)} MB (${fmt(r)}, server CPU ${r.serverCpuMsPerRequest.toFixed(3)} ms/request)`);
@@ -20,15 +22,18 @@ async function memoryRun(run, service, sc, label, i) {
 const peakOf = (m) => Math.max(m.hwm, m.maxRss);
 /** The young-generation cap the second process runs with. */
 const CAP = '--max-semi-space-size=16';
+/** The service's heap growing factor (src/main.ts), for the stack floor's second process. */
+const GROWING = '--heap-growing-percent=50';
 
 /**
  * The service sets V8's heap growing factor (src/main.ts) and leaves the young generation at V8's size
  * for the machine; a second process with the young generation capped (`--max-semi-space-size=16`)
  * shows what memory that buys and what CPU it costs.
  */
-async function memoryPhase(run, stage, floor, large) {
+async function memoryPhase(run, stage, small, large) {
   const { P, results } = run;
-  log(`memory: S1 at ${P.memConns} connections (and the same against a service with the young generation capped, ${CAP})`);
+  const floor = small.floor;
+  log(`memory: S1 at ${P.memConns} connections (and the same against a service with the young generation capped, ${CAP}, and the stack floor NestJS + MikroORM)`);
   const svcCapped = await startService({
     appDir: run.appDir,
     ownerUrl: stage.db.ownerUrl,
@@ -41,13 +46,26 @@ async function memoryPhase(run, stage, floor, large) {
   run.defer(() => svcCapped.stop());
   const scCapped = scenarios(P, svcCapped, floor, large.users);
   if (P.warmup > 0) check(run, 'memory (young generation capped) warm-up', await scCapped.S1mem.run(P.warmup), { required: false });
+  // What the stack needs under the same load: NestJS + MikroORM serving the same statements, nothing else
+  // (its tokens decoded, not verified). `G`: the process the other phases measure (V8's defaults);
+  // `W`: another with the service's heap growing factor, as the service runs.
+  const st = STACKS.find((x) => x.letter === 'G');
+  const stackW = await small.startStackFloor(st, 'stack-floor-heap-growing', [GROWING]);
+  const scStack = scenarios(P, stage.svc, floor, large.users, { G: small.stacks.G, W: stackW });
+  if (P.processWarmup > 0) check(run, 'memory (stack floor, heap growing factor) warm-up', await scStack.W1mem.run(3 * P.processWarmup), { required: false });
+  if (P.warmup > 0) check(run, 'memory (stack floor) warm-up', await scStack.G1mem.run(P.warmup), { required: false });
   const mem = [];
   const memCapped = [];
+  const memStack = [];
+  const memStackW = [];
   for (let i = 0; i < P.runs; i++) {
     mem.push(await memoryRun(run, stage.svc, large.sc, '', i));
     memCapped.push(await memoryRun(run, svcCapped, scCapped, ' (young generation capped)', i));
+    memStack.push(await memoryRun(run, small.stacks.G, scStack, ` (stack floor ${st.label})`, i, 'G1mem'));
+    memStackW.push(await memoryRun(run, stackW, scStack, ` (stack floor ${st.label}, ${GROWING})`, i, 'W1mem'));
   }
   await svcCapped.stop();
+  await stackW.stop();
   results.memory.runs = mem;
   results.memory.peak = summary(mem.map(peakOf));
   results.memory.hwmReset = mem.every((m) => m.hwmReset);
@@ -59,6 +77,13 @@ async function memoryPhase(run, stage, floor, large) {
     cpu: summary(memCapped.map((m) => m.load.serverCpuMsPerRequest)),
     rps: summary(memCapped.map((m) => m.load.rps)),
   };
+  const stackFigures = (runs) => ({
+    runs,
+    peak: summary(runs.map(peakOf)),
+    cpu: summary(runs.map((m) => m.load.serverCpuMsPerRequest)),
+    rps: summary(runs.map((m) => m.load.rps)),
+  });
+  results.memory.stack = { label: st.label, ...stackFigures(memStack), growing: { flag: GROWING, ...stackFigures(memStackW) } };
 }
 
 module.exports = { memoryPhase, memoryRun, peakOf };

@@ -29,7 +29,7 @@ async function startOtherBuild(run, stage, small) {
     secrets: stage.secrets,
     logFile: join(run.tmpRoot, 'service-ab.log'),
     cwd: run.tmpRoot,
-    nodeArgs: stage.nodeArgs,
+    nodeArgs: [...stage.nodeArgs, ...(process.env.BENCH_AB_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)],
     extraEnv: { ...stage.costEnv, MIGRATE_ON_START: 'false' },
   });
   run.defer(() => svc.stop());
@@ -91,6 +91,15 @@ async function measureOnly(run, stage, small) {
 async function memoryOnly(run, stage, small) {
   const { P, results } = run;
   const variants = [{ label: '', sc: small.sc, svc: stage.svc }];
+  // BENCH_MEM_STACK=1: the stack floor NestJS + MikroORM under the same load (as the memory phase runs it:
+  // V8's defaults, and with the service's heap growing factor): what the stack itself needs.
+  if (process.env.BENCH_MEM_STACK) {
+    const st = STACKS.find((x) => x.letter === 'G');
+    const W = await small.startStackFloor(st, 'stack-floor-heap-growing', ['--heap-growing-percent=50']);
+    const sc = scenarios(P, stage.svc, small.floor, small.users, { G: small.stacks.G, W });
+    variants.push({ label: ` [stack floor ${st.label}]`, sc, svc: small.stacks.G, scenario: 'G1mem' });
+    variants.push({ label: ` [stack floor ${st.label}, --heap-growing-percent=50]`, sc, svc: W, scenario: 'W1mem' });
+  }
   for (const spec of (process.env.BENCH_MEM_VARIANTS ?? '').split(';').map((x) => x.trim()).filter(Boolean)) {
     const words = spec.split(/\s+/);
     const env = Object.fromEntries(words.filter((w) => /^[A-Z_]+=/.test(w)).map((w) => w.split(/=(.*)/s).slice(0, 2)));
@@ -107,10 +116,10 @@ async function memoryOnly(run, stage, small) {
     variants.push({ label: ` [${spec}]`, sc: scenarios(P, svc, small.floor, small.users), svc });
   }
   // Newly started processes: the memory runs follow a warm-up as long as the full run's process warm-up.
-  for (const v of variants) if (P.processWarmup > 0) check(run, `memory warm-up${v.label}`, await v.sc.S1mem.run(3 * P.processWarmup), { required: false });
+  for (const v of variants) if (P.processWarmup > 0) check(run, `memory warm-up${v.label}`, await v.sc[v.scenario ?? 'S1mem'].run(3 * P.processWarmup), { required: false });
   const peaks = variants.map(() => []);
   for (let i = 0; i < P.runs; i++) {
-    for (const [k, v] of variants.entries()) peaks[k].push(peakOf(await memoryRun(run, v.svc, v.sc, v.label, i)));
+    for (const [k, v] of variants.entries()) peaks[k].push(peakOf(await memoryRun(run, v.svc, v.sc, v.label, i, v.scenario)));
   }
   results.memory.peaks = peaks[0];
   results.memory.variants = variants.slice(1).map((v, k) => ({ label: v.label.trim(), peaks: peaks[k + 1] }));

@@ -41,10 +41,10 @@ async function startSmall(run, stage) {
   const users = await signInBenchUsers(P, stage.svc, Array.from({ length: Math.max(P.conns, P.memConns) }, (_, i) => i + 1));
   // Nothing else may talk to the database under the same application_name while statements are logged.
   await stage.svcWarnStarting;
-  const { floor, stacks } = await startFloors(run, stage);
+  const { floor, stacks, startStackFloor } = await startFloors(run, stage);
   run.results.phases.small = await phaseCounts(stage.db);
   log(`small phase: ${run.results.phases.small.sessions} sessions, ${run.results.phases.small.users} users`);
-  return { pw, users, floor, stacks, sc: scenarios(P, stage.svc, floor, users, stacks) };
+  return { pw, users, floor, stacks, startStackFloor, sc: scenarios(P, stage.svc, floor, users, stacks) };
 }
 
 async function measureSmall(run, sc) {
