@@ -70,11 +70,7 @@ async function captureAndStartFloor(run, db, svc, startFloor) {
 /** Starts the floor (after the capture) and the stack floors: { floor, stacks: { letter: process } }. */
 async function startFloors(run, stage) {
   const profile = cpuProfileArgs(join(run.resultsDir, 'profiles'));
-  const start = async (name, script, env) => {
-    const f = await startProcess({ name, args: [join(__dirname, '..', script)], env, logFile: join(run.tmpRoot, `${name}.log`), readyPath: '/health', nodeArgs: profile });
-    run.defer(() => f.stop());
-    return f;
-  };
+  const start = (name, script, env) => startFloorProcess(run, name, script, env, profile);
   let floorEnv;
   const floor = await captureAndStartFloor(run, stage.db, stage.svc, (setConfig, forms) => {
     floorEnv = {
@@ -97,8 +93,10 @@ async function startFloors(run, stage) {
 const stackFloorEnv = (floorEnv, st) => ({ ...floorEnv, STACK_FLOOR_DRIVER: st.driver, STACK_FLOOR_ADAPTER: st.adapter });
 
 /** One more process of the stack floor `st`, with extra node options (the memory phase's). */
-async function startStackFloor(run, floorEnv, st, name, nodeArgs) {
-  const f = await startProcess({ name, args: [join(__dirname, '..', 'stack-floor.js')], env: stackFloorEnv(floorEnv, st), logFile: join(run.tmpRoot, `${name}.log`), readyPath: '/health', nodeArgs });
+const startStackFloor = (run, floorEnv, st, name, nodeArgs) => startFloorProcess(run, name, 'stack-floor.js', stackFloorEnv(floorEnv, st), nodeArgs);
+
+async function startFloorProcess(run, name, script, env, nodeArgs) {
+  const f = await startProcess({ name, args: [join(__dirname, '..', script)], env, logFile: join(run.tmpRoot, `${name}.log`), readyPath: '/health', nodeArgs });
   run.defer(() => f.stop());
   return f;
 }

@@ -26,9 +26,21 @@ const CAP = '--max-semi-space-size=16';
 const GROWING = '--heap-growing-percent=50';
 
 /**
+ * What the stack needs under the same load: NestJS + MikroORM serving the same statements, nothing else
+ * (its tokens decoded, not verified). Scenario `G1mem`: the process the other phases measure (V8's
+ * defaults); `W1mem`: another process of it with the service's heap growing factor, as the service runs.
+ */
+async function startStackMemory(run, stage, small, users) {
+  const st = STACKS.find((x) => x.letter === 'G');
+  const stackW = await small.startStackFloor(st, 'stack-floor-heap-growing', [GROWING]);
+  return { st, stackW, scStack: scenarios(run.P, stage.svc, small.floor, users, { G: small.stacks.G, W: stackW }) };
+}
+
+/**
  * The service sets V8's heap growing factor (src/main.ts) and leaves the young generation at V8's size
  * for the machine; a second process with the young generation capped (`--max-semi-space-size=16`)
- * shows what memory that buys and what CPU it costs.
+ * shows what memory that buys and what CPU it costs, and the stack floor (startStackMemory) what of
+ * it the stack itself needs.
  */
 async function memoryPhase(run, stage, small, large) {
   const { P, results } = run;
@@ -46,12 +58,7 @@ async function memoryPhase(run, stage, small, large) {
   run.defer(() => svcCapped.stop());
   const scCapped = scenarios(P, svcCapped, floor, large.users);
   if (P.warmup > 0) check(run, 'memory (young generation capped) warm-up', await scCapped.S1mem.run(P.warmup), { required: false });
-  // What the stack needs under the same load: NestJS + MikroORM serving the same statements, nothing else
-  // (its tokens decoded, not verified). `G`: the process the other phases measure (V8's defaults);
-  // `W`: another with the service's heap growing factor, as the service runs.
-  const st = STACKS.find((x) => x.letter === 'G');
-  const stackW = await small.startStackFloor(st, 'stack-floor-heap-growing', [GROWING]);
-  const scStack = scenarios(P, stage.svc, floor, large.users, { G: small.stacks.G, W: stackW });
+  const { st, stackW, scStack } = await startStackMemory(run, stage, small, large.users);
   if (P.processWarmup > 0) check(run, 'memory (stack floor, heap growing factor) warm-up', await scStack.W1mem.run(3 * P.processWarmup), { required: false });
   if (P.warmup > 0) check(run, 'memory (stack floor) warm-up', await scStack.G1mem.run(P.warmup), { required: false });
   const mem = [];
@@ -86,4 +93,4 @@ async function memoryPhase(run, stage, small, large) {
   results.memory.stack = { label: st.label, ...stackFigures(memStack), growing: { flag: GROWING, ...stackFigures(memStackW) } };
 }
 
-module.exports = { memoryPhase, memoryRun, peakOf };
+module.exports = { memoryPhase, memoryRun, peakOf, startStackMemory };

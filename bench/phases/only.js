@@ -10,7 +10,7 @@ const { startService } = require('../lib/service');
 const { STACKS } = require('../lib/stacks');
 const { log } = require('../lib/util');
 const { seedLarge, signInLargeUsers } = require('./large');
-const { memoryRun, peakOf } = require('./memory');
+const { memoryRun, peakOf, startStackMemory } = require('./memory');
 
 const PAIRS = { S1: 'F1', S2: 'F2', S4: 'F4' };
 
@@ -94,11 +94,9 @@ async function memoryOnly(run, stage, small) {
   // BENCH_MEM_STACK=1: the stack floor NestJS + MikroORM under the same load (as the memory phase runs it:
   // V8's defaults, and with the service's heap growing factor): what the stack itself needs.
   if (process.env.BENCH_MEM_STACK) {
-    const st = STACKS.find((x) => x.letter === 'G');
-    const W = await small.startStackFloor(st, 'stack-floor-heap-growing', ['--heap-growing-percent=50']);
-    const sc = scenarios(P, stage.svc, small.floor, small.users, { G: small.stacks.G, W });
-    variants.push({ label: ` [stack floor ${st.label}]`, sc, svc: small.stacks.G, scenario: 'G1mem' });
-    variants.push({ label: ` [stack floor ${st.label}, --heap-growing-percent=50]`, sc, svc: W, scenario: 'W1mem' });
+    const { st, stackW, scStack } = await startStackMemory(run, stage, small, small.users);
+    variants.push({ label: ` [stack floor ${st.label}]`, sc: scStack, svc: small.stacks.G, scenario: 'G1mem' });
+    variants.push({ label: ` [stack floor ${st.label}, heap growing factor]`, sc: scStack, svc: stackW, scenario: 'W1mem' });
   }
   for (const spec of (process.env.BENCH_MEM_VARIANTS ?? '').split(';').map((x) => x.trim()).filter(Boolean)) {
     const words = spec.split(/\s+/);
