@@ -1,6 +1,6 @@
 import { Controller, ExecutionContext, Get, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { PerRoute } from '../src/core/per-route';
+import { PerRoute, StaticMetadataReflector } from '../src/core/per-route';
 
 /** `PerRoute` caches what guards and interceptors read from a route's metadata. */
 const FLAG = 'test:flag';
@@ -53,5 +53,56 @@ describe('PerRoute', () => {
       flag.get(contextOf(BController, 'shared'));
     }
     expect(computed).toBe(before);
+  });
+});
+
+describe('StaticMetadataReflector', () => {
+  const Role = Reflector.createDecorator<string>();
+
+  @Controller('c')
+  @SetMetadata(FLAG, 'class c')
+  @Role('class role')
+  class CController extends BaseController {
+    @Get('own')
+    @Role('handler role')
+    own(): string {
+      return 'own';
+    }
+  }
+
+  it("gives Reflector's answers for keys and decorators, on handlers, classes and inherited handlers", () => {
+    const stock = new Reflector();
+    const cached = new StaticMetadataReflector();
+    const targets = [
+      [AController.prototype.shared, AController],
+      [BController.prototype.shared, BController],
+      [AController.prototype.marked, AController],
+      [CController.prototype.own, CController],
+      [CController.prototype.shared, CController],
+    ] as const;
+    for (const t of targets) {
+      for (const key of [FLAG, 'test:absent']) {
+        expect(cached.getAllAndOverride(key, [...t])).toBe(stock.getAllAndOverride(key, [...t]));
+        expect(cached.getAllAndMerge(key, [...t])).toEqual(stock.getAllAndMerge(key, [...t]));
+      }
+      expect(cached.getAllAndOverride(Role, [...t])).toBe(stock.getAllAndOverride(Role, [...t]));
+    }
+    expect(cached.getAllAndOverride(Role, [CController.prototype.own, CController])).toBe('handler role');
+    expect(cached.getAllAndOverride(FLAG, [CController.prototype.own, CController])).toBe('class c');
+  });
+
+  it('reads each (target, key) from the metadata once, undefined answers included', () => {
+    const cached = new StaticMetadataReflector();
+    const spy = jest.spyOn(Reflect, 'getMetadata');
+    try {
+      for (let i = 0; i < 3; i++) {
+        cached.getAllAndOverride(FLAG, [BController.prototype.shared, BController]);
+        cached.get(Role, CController);
+      }
+      // shared: handler, then class (both undefined); Role on CController's class.
+      expect(spy).toHaveBeenCalledTimes(3);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });

@@ -1,9 +1,17 @@
 import { ExecutionContext, HttpException, HttpStatus, Inject, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { ThrottlerGuard, ThrottlerLimitDetail, ThrottlerModuleOptions } from '@nestjs/throttler';
+import {
+  InjectThrottlerOptions,
+  InjectThrottlerStorage,
+  ThrottlerGuard,
+  ThrottlerLimitDetail,
+  ThrottlerModuleOptions,
+  ThrottlerStorage,
+} from '@nestjs/throttler';
 import type { Request, Response } from 'express';
 import { clientIpOf } from '../core/ip';
 import type { RlsPrincipal } from '../core/principal';
+import { StaticMetadataReflector } from '../core/per-route';
 import { AuthSettings } from '../core/settings';
 import { LoginFailureLimiter } from './login-failures';
 import { SlidingWindowThrottlerStorage } from './throttler-storage';
@@ -11,6 +19,9 @@ import { SlidingWindowThrottlerStorage } from './throttler-storage';
 export type RateLimitedRoute = 'login' | 'register' | 'refresh' | 'password';
 const RATE_LIMITED_ROUTE = 'auth:rate-limited-route';
 export const RateLimited = (route: RateLimitedRoute): MethodDecorator => SetMetadata(RATE_LIMITED_ROUTE, route);
+
+/** The throttlers' questions about a route, answered once per route (`StaticMetadataReflector`). */
+const routeMetadata = new StaticMetadataReflector();
 
 const routeOf = (reflector: Reflector, context: ExecutionContext): RateLimitedRoute | undefined =>
   reflector.get<RateLimitedRoute>(RATE_LIMITED_ROUTE, context.getHandler());
@@ -27,7 +38,7 @@ const TOO_MANY = 'Too many requests, try again later';
  */
 export function rateLimitOptions(config: AuthSettings): ThrottlerModuleOptions {
   const limits = config.rateLimit;
-  const reflector = new Reflector();
+  const reflector = routeMetadata;
   const perIp: Record<RateLimitedRoute, number> = {
     login: limits.loginPerIp,
     register: limits.registerPerIp,
@@ -66,8 +77,13 @@ export function rateLimitOptions(config: AuthSettings): ThrottlerModuleOptions {
  */
 @Injectable()
 export class AuthRateLimitGuard extends ThrottlerGuard {
-  // A property, so the stock guard's constructor stays as it is.
+  // A property, so the constructor keeps the stock guard's first two parameters.
   @Inject(LoginFailureLimiter) private readonly loginFailures!: LoginFailureLimiter;
+
+  /** The stock guard's parameters, but its `Reflector` answers each question once per route. */
+  constructor(@InjectThrottlerOptions() options: ThrottlerModuleOptions, @InjectThrottlerStorage() storage: ThrottlerStorage) {
+    super(options, storage, routeMetadata);
+  }
 
   override async canActivate(context: ExecutionContext): Promise<boolean> {
     await super.canActivate(context);
