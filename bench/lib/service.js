@@ -4,6 +4,7 @@ const { spawn } = require('node:child_process');
 const { openSync, closeSync, readFileSync } = require('node:fs');
 const { join, resolve } = require('node:path');
 const { freePort, sleep, log } = require('./util');
+const { createMemoryCgroup } = require('./cgroup');
 
 const ROOT = resolve(__dirname, '..', '..');
 
@@ -25,17 +26,23 @@ async function waitHealthy(url, child, timeoutMs = 60_000) {
 
 /**
  * A child process with a port, its output in `logFile`, stopped with SIGTERM.
- * `args` run with this node binary; `readyPath` is polled for 200.
+ * `args` run with this node binary; `readyPath` is polled for 200. `memoryLimit` (bytes): the process
+ * runs in a memory cgroup of that size, as in a container with that limit (lib/cgroup.js).
  */
-async function startProcess({ name, args, env, logFile, readyPath, nodeArgs = [], cwd = ROOT }) {
+async function startProcess({ name, args, env, logFile, readyPath, nodeArgs = [], cwd = ROOT, memoryLimit }) {
   const port = await freePort();
+  const cgroup = memoryLimit ? createMemoryCgroup(name, memoryLimit) : null;
   const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [...nodeArgs, ...args], {
+  const command = [process.execPath, ...nodeArgs, ...args];
+  // In a cgroup: a shell joins it, then execs node (same pid), so node starts inside the limit.
+  const [file, ...argv] = cgroup ? ['/bin/sh', '-c', 'echo $$ > "$0" && exec "$@"', cgroup.procsFile, ...command] : command;
+  const child = spawn(file, argv, {
     cwd,
     env: { ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', fd, fd],
   });
   closeSync(fd);
+  if (cgroup) child.once('exit', () => cgroup.remove());
   const exited = new Promise((r) => child.once('exit', r));
   const baseUrl = `http://127.0.0.1:${port}`;
   try {
@@ -48,7 +55,7 @@ async function startProcess({ name, args, env, logFile, readyPath, nodeArgs = []
     } catch {}
     throw new Error(`${name} did not start: ${err.message}\n--- ${logFile} (tail) ---\n${tail}`);
   }
-  log(`${name}: pid ${child.pid} listening on ${baseUrl}`);
+  log(`${name}: pid ${child.pid} listening on ${baseUrl}${cgroup ? ` (memory cgroup of ${cgroup.bytes / 2 ** 20} MiB: ${cgroup.dir})` : ''}`);
   let exitNote = null;
   child.once('exit', (code, signal) => (exitNote = signal ? `signal ${signal}` : `exit code ${code}`));
   return {
@@ -89,10 +96,10 @@ function startNodeArgs() {
 }
 
 /** The service in production mode against the bench database, with `npm start`'s node options (then `nodeArgs`). */
-function startService({ appDir = ROOT, ownerUrl, secrets, logFile, cwd, extraEnv = {}, nodeArgs = [] }) {
+function startService({ appDir = ROOT, ownerUrl, secrets, logFile, cwd, extraEnv = {}, nodeArgs = [], memoryLimit }) {
   const env = serviceEnv({ ownerUrl, secrets, extraEnv });
   // cwd: a folder without a .env file, so a developer's .env cannot change the bench's settings.
-  return startProcess({ name: 'service', args: [join(appDir, 'dist', 'main.js')], env, logFile, readyPath: '/health', nodeArgs: [...startNodeArgs(), ...nodeArgs], cwd });
+  return startProcess({ name: 'service', args: [join(appDir, 'dist', 'main.js')], env, logFile, readyPath: '/health', nodeArgs: [...startNodeArgs(), ...nodeArgs], cwd, memoryLimit });
 }
 
 /** The service's environment (also used for the purge CLI). */

@@ -7,6 +7,7 @@ const { join, resolve } = require('node:path');
 const { check, measure, warmUpProcesses } = require('../lib/measure');
 const { scenarios } = require('../lib/scenarios');
 const { startService } = require('../lib/service');
+const { parseBytes } = require('../lib/cgroup');
 const { STACKS } = require('../lib/stacks');
 const { log } = require('../lib/util');
 const { seedLarge, signInLargeUsers } = require('./large');
@@ -86,7 +87,8 @@ async function measureOnly(run, stage, small) {
 /**
  * BENCH_ONLY=mem: the memory run at the small size. BENCH_MEM_VARIANTS="<node options>;<node options>":
  * one more service process per variant (env assignments such as MALLOC_ARENA_MAX=2 among the options
- * go to its environment), its runs alternating with the service's: what a flag buys and costs.
+ * go to its environment; `container=1G` runs it in a memory cgroup of that size, as a container with
+ * that limit would), its runs alternating with the service's: what a flag or a container buys and costs.
  */
 async function memoryOnly(run, stage, small) {
   const { P, results } = run;
@@ -100,6 +102,7 @@ async function memoryOnly(run, stage, small) {
   }
   for (const spec of (process.env.BENCH_MEM_VARIANTS ?? '').split(';').map((x) => x.trim()).filter(Boolean)) {
     const words = spec.split(/\s+/);
+    const container = words.find((w) => w.startsWith('container='));
     const env = Object.fromEntries(words.filter((w) => /^[A-Z_]+=/.test(w)).map((w) => w.split(/=(.*)/s).slice(0, 2)));
     const svc = await startService({
       appDir: run.appDir,
@@ -107,8 +110,9 @@ async function memoryOnly(run, stage, small) {
       secrets: stage.secrets,
       logFile: join(run.tmpRoot, `service-variant-${variants.length}.log`),
       cwd: run.tmpRoot,
-      nodeArgs: [...stage.nodeArgs, ...words.filter((w) => !/^[A-Z_]+=/.test(w))],
+      nodeArgs: [...stage.nodeArgs, ...words.filter((w) => !/^[A-Z_]+=/.test(w) && w !== container)],
       extraEnv: { ...stage.costEnv, ...env, MIGRATE_ON_START: 'false' },
+      memoryLimit: container ? parseBytes(container.slice('container='.length)) : undefined,
     });
     run.defer(() => svc.stop());
     variants.push({ label: ` [${spec}]`, sc: scenarios(P, svc, small.floor, small.users), svc });
