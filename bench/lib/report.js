@@ -196,6 +196,7 @@ function summarySection(r) {
     `Peak RSS of the service during S1 at ${P.memConns} connections < 200 MB`,
     `${range(peak, 1, MB)} MB` +
       (capped ? ` (with the young generation capped, \`${capped.flag}\`: ${range(capped.peak, 1, MB)} MB, server CPU ms/request ${range(r.memory.cpu, 2)} → ${range(capped.cpu, 2)}` : '') +
+      (r.memory?.container?.peak ? `; in a ${num(r.memory.container.limitBytes / 2 ** 30)} GiB container: ${range(r.memory.container.peak, 1, MB)} MB, server CPU ms/request ${range(r.memory.container.cpu, 2)}` : '') +
       (r.memory?.stack ? `; the stack floor ${r.memory.stack.label} under the same load: ${range(r.memory.stack.peak, 1, MB)} MB, with the service's heap growing factor ${range(r.memory.stack.growing.peak, 1, MB)} MB` : '') +
       (capped || r.memory?.stack ? '; see Memory)' : ''),
     peak?.median < 200 * MB,
@@ -416,6 +417,16 @@ function memorySection(r) {
           `A second service process with it capped (\`${d.flag}\` on its command line: 2 × 16 MB), its runs alternating with these: peak RSS **${range(d.peak, 1, MB)} MB**, ` +
           `${range(d.rps, 1)} req/s; server CPU ms/request ${range(r.memory.cpu, 2)} without the cap, ${range(d.cpu, 2)} with it.`,
       );
+    }
+    const c = r.memory.container;
+    if (c?.peak) {
+      L.push('');
+      L.push(
+        `In a container V8 sizes the heap from the container's limit instead of the machine's memory (README, Operations). A third service process in a memory cgroup of ${num(c.limitBytes / 2 ** 30)} GiB ` +
+          `([bench/lib/cgroup.js](lib/cgroup.js)), V8's choice for it untouched, its runs alternating with these: peak RSS **${range(c.peak, 1, MB)} MB**, ${range(c.rps, 1)} req/s, server CPU ms/request ${range(c.cpu, 2)}.`,
+      );
+    } else if (c?.skipped) {
+      L.push('', `No run in a container: ${c.skipped}.`);
     }
     const g = r.memory.stack;
     if (g) {
