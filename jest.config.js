@@ -17,8 +17,8 @@ module.exports = {
   workerIdleMemoryLimit: '512MB',
   // After Jest's end message a worker reaches its 'exit' event within a millisecond, with nothing open
   // but its stdio pipes; the process itself then took 200–950 ms more to end (its heap a few hundred
-  // MB), measured from Jest's side in this suite. The
-  // default grace of 500 ms made that an intermittent "failed to exit gracefully" warning and a
-  // SIGTERM; a worker that really hangs is still killed, after 5 s.
+  // MB), measured from Jest's side in this suite. The default grace of 500 ms made that an
+  // intermittent "failed to exit gracefully" warning and a SIGTERM; a worker that really hangs is
+  // still killed, after 5 s.
   workerGracefulExitTimeout: 5000,
 };
